@@ -1,0 +1,39 @@
+"""Exceptions shared by every layer.
+
+The core reacts to these; the I/O edges (transport, token store) raise them. None of them
+ever carries a token, a secret or an Authorization header in its message.
+"""
+
+from __future__ import annotations
+
+
+class JainamError(Exception):
+    """Base class of every error this library raises on purpose."""
+
+
+class ConfigError(JainamError, ValueError):
+    """A setting or environment variable has an invalid value; the message names it."""
+
+
+class CredentialsRejected(JainamError):
+    """The broker refused the app key / secret. Not transient: never retried automatically."""
+
+
+class TokenRejected(JainamError):
+    """The server refused the feed token (``e-session-0007`` "Invalid Token", or at the socket)."""
+
+
+class TokenUnavailable(JainamError):
+    """No token could be had right now (database down, login endpoint failing). Transient."""
+
+
+class TransportFailure(JainamError):
+    """The connection or a request failed for a transient reason (network, 5xx, timeout)."""
+
+
+class SubscriptionRejected(JainamError):
+    """The server refused a subscription for a non-transient reason (e.g. the subscription limit)."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
