@@ -31,17 +31,25 @@ sequence_number               SequenceNumber                         --
 ============================  =====================================  ==================
 
 All datetimes are timezone-aware in India time (``Asia/Kolkata``); see :mod:`.timeconv`.
+
+Performance decision: the records are frozen dataclasses **without** ``slots``. The decoder runs
+on the tick hot path and builds records through :func:`_make_tick` / :func:`_make_level`, which
+install a prepared ``__dict__`` in one step (about 0.4 us) instead of the ~29 frozen
+``object.__setattr__`` calls of the generated ``__init__`` (about 4 us on the reference machine,
+a third of the cost of the ``json.loads`` itself). Behaviour (immutability, equality, hashing,
+``dataclasses.replace``) is unchanged.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
+from typing import Any
 
-__all__ = ["DepthLevel", "MarketStatus", "Tick"]
+__all__ = ["TICK_FIELDS", "DepthLevel", "MarketStatus", "Tick"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class DepthLevel:
     """One price level of the order book (``BidInfo``/``AskInfo``/``Bids[i]``/``Asks[i]``)."""
 
@@ -64,7 +72,7 @@ def _jsonable(value: object) -> object:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Tick:
     """A normalized market-data update for one instrument.
 
@@ -122,7 +130,7 @@ class Tick:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class MarketStatus:
     """A 1507 market-status message (session open/close announcements)."""
 
@@ -142,3 +150,28 @@ class MarketStatus:
             if value is not None:
                 out[f.name] = _jsonable(value)
         return out
+
+
+#: Every :class:`Tick` field with its default, in declaration order.
+TICK_DEFAULTS: dict[str, Any] = {
+    f.name: 0 if f.default is MISSING else f.default for f in fields(Tick)
+}
+TICK_FIELDS: tuple[str, ...] = tuple(TICK_DEFAULTS)
+
+_new = object.__new__
+_setattr = object.__setattr__
+
+
+def _make_tick(values: dict[str, Any]) -> Tick:
+    """Build a :class:`Tick` that takes ownership of ``values``, a dict holding exactly the keys
+    of :data:`TICK_DEFAULTS` (start from ``TICK_DEFAULTS.copy()``). No validation: decoder only."""
+    tick = _new(Tick)
+    _setattr(tick, "__dict__", values)
+    return tick
+
+
+def _make_level(price: float, size: int, orders: int) -> DepthLevel:
+    """Build a :class:`DepthLevel` without the frozen ``__init__`` overhead. Decoder only."""
+    level = _new(DepthLevel)
+    _setattr(level, "__dict__", {"price": price, "size": size, "orders": orders})
+    return level
