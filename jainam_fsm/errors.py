@@ -32,7 +32,7 @@ class TransportFailure(JainamError):
 
 
 class SubscriptionRejected(JainamError):
-    """The server refused a subscription for a non-transient reason (e.g. the subscription limit)."""
+    """The server refused a subscription for a non-transient reason (e.g. the limit)."""
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)

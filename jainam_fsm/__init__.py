@@ -1,0 +1,1 @@
+"""jainam-fsm: a market-data connection for XTS that never silently goes quiet."""

@@ -1,0 +1,408 @@
+"""The lifecycle model: what each state does, through the ports.
+
+A :class:`Lifecycle` is owned by one thread (or task): call :meth:`Lifecycle.fire` and
+:meth:`Lifecycle.sync` only from there. Ports may block; no lock is held while they do. The
+callbacks below are named after the states they belong to (``on_enter_<state>``), so a
+reader finds a state's behaviour from its name.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from transitions import EventData, Machine, MachineError
+
+from jainam_fsm.core.backoff import BackoffPolicy, BackoffSchedule
+from jainam_fsm.core.machine import State, Trigger, machine_kwargs
+from jainam_fsm.core.ports import (
+    Cancellable,
+    Clock,
+    FeedToken,
+    RequestOutcome,
+    TelemetrySink,
+    TokenSource,
+    Transport,
+)
+from jainam_fsm.core.registry import DEFAULT_BATCH, SubKey, SubscriptionRegistry, reconcile
+from jainam_fsm.errors import (
+    CredentialsRejected,
+    SubscriptionRejected,
+    TokenRejected,
+    TokenUnavailable,
+    TransportFailure,
+)
+
+#: Replays in a row before a busy registry is left to the next :meth:`Lifecycle.sync`.
+_MAX_REPLAY_ROUNDS = 8
+
+ExhaustedHook = Callable[[str], None]
+
+
+class Lifecycle:
+    """The connection state machine with its callbacks.
+
+    :param registry: the desired subscriptions (shared with the host threads).
+    :param tokens: token source port.
+    :param transport: transport port (socket + subscription requests).
+    :param clock: time and timers; timer callbacks must run on the owner thread.
+    :param telemetry: structured event sink.
+    :param policy: backoff policy (defaults: 1 s, x2, 60 s cap, 10 attempts).
+    :param batch: at most this many instruments per subscribe/unsubscribe request.
+    :param on_exhausted: called with the reason when the machine gives up.
+    :param rand: random source for backoff jitter (uniform in ``[0, 1)``).
+    """
+
+    state: str  # set by transitions
+
+    def __init__(
+        self,
+        *,
+        registry: SubscriptionRegistry,
+        tokens: TokenSource,
+        transport: Transport,
+        clock: Clock,
+        telemetry: TelemetrySink,
+        policy: BackoffPolicy | None = None,
+        batch: int = DEFAULT_BATCH,
+        on_exhausted: ExhaustedHook | None = None,
+        rand: Callable[[], float] | None = None,
+    ) -> None:
+        if batch < 1:
+            raise ValueError("batch must be >= 1")
+        self.registry = registry
+        self._tokens = tokens
+        self._transport = transport
+        self._clock = clock
+        self._telemetry = telemetry
+        self.backoff = (
+            BackoffSchedule(policy or BackoffPolicy())
+            if rand is None
+            else BackoffSchedule(policy or BackoffPolicy(), rand)
+        )
+        self.batch = batch
+        self._on_exhausted = on_exhausted
+        self._timer: Cancellable | None = None
+        self._token: FeedToken | None = None
+        self._rejected_token: FeedToken | None = None
+        self._refreshed = False
+        #: What we know the server has subscribed for our session.
+        self._server: set[SubKey] = set()
+        #: Keys the server refused (e.g. limit); not asked again until the next session.
+        self._refused: set[SubKey] = set()
+        self._ready = False
+        self._last_reason = ""
+        self.exhausted_reason: str | None = None
+        self._machine = Machine(
+            model=self,
+            queued=True,
+            send_event=True,
+            before_state_change="_record_transition",
+            **machine_kwargs(),
+        )
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def current(self) -> State:
+        """The current state."""
+        return State(self.state)
+
+    @property
+    def ready(self) -> bool:
+        """True when connected and the last replay completed."""
+        return self._ready and self.state == State.CONNECTED
+
+    @property
+    def server_subscriptions(self) -> frozenset[SubKey]:
+        """What the server is known to have subscribed for this session."""
+        return frozenset(self._server)
+
+    @property
+    def refused_subscriptions(self) -> frozenset[SubKey]:
+        """Subscriptions the server refused in this session (not retried until reconnect)."""
+        return frozenset(self._refused)
+
+    @property
+    def timer_pending(self) -> bool:
+        return self._timer is not None
+
+    def can_fire(self, trigger: Trigger | str) -> bool:
+        """Whether ``trigger`` is allowed in the current state (conditions evaluated)."""
+        return bool(self.may_trigger(str(trigger)))  # type: ignore[attr-defined]
+
+    def fire(self, trigger: Trigger | str, **kwargs: Any) -> bool:
+        """Fire ``trigger``. Returns False, with the state unchanged, when it is refused here."""
+        name = str(trigger)
+        if name not in Trigger.__members__.values() or not self.can_fire(name):
+            self._emit(
+                "lifecycle.refused",
+                logging.DEBUG,
+                trigger=name,
+                state=self.state,
+                reason=kwargs.get("reason"),
+            )
+            return False
+        try:
+            return bool(self.trigger(name, **kwargs))  # type: ignore[attr-defined]
+        except MachineError:  # a queued follow-up became invalid: state stays consistent
+            return False
+
+    def sync(self) -> bool:
+        """Reconcile the server with the registry now, if connected. True if complete."""
+        if self.state != State.CONNECTED:
+            return False
+        return self._replay(reason="sync")
+
+    # ------------------------------------------------------------------ predicates
+
+    def refreshed_this_attempt(self, event: EventData) -> bool:
+        """Condition: a token refresh was already made in this attempt."""
+        return self._refreshed
+
+    # ------------------------------------------------------------------ state callbacks
+
+    def on_enter_authenticating(self, event: EventData) -> None:
+        """Get a token (reuse, or refresh once after a rejection), then open the socket."""
+        self._ready = False
+        if event.event.name in (Trigger.RETRY, Trigger.REVIVE, Trigger.START):
+            self._refreshed = False
+        stale = self._rejected_token
+        if event.event.name == Trigger.TOKEN_REJECTED:
+            self._refreshed = True
+        try:
+            token = self._tokens.get_token(stale=stale)
+        except CredentialsRejected:
+            self._queue(Trigger.CREDENTIALS_REJECTED, reason="credentials_rejected")
+            return
+        except TokenUnavailable as exc:
+            self._queue(Trigger.CONNECTION_LOST, reason=f"token_unavailable: {_brief(exc)}")
+            return
+        except Exception as exc:  # a port bug must not kill the owner thread
+            self._internal_error("token_source", exc)
+            self._queue(Trigger.CONNECTION_LOST, reason="token_source_error")
+            return
+        if stale is not None and token.value != stale.value:
+            self._rejected_token = None
+        if self._token is None or token.value != self._token.value:
+            # A new market-data session: what the server has is unknown now.
+            self._server.clear()
+            self._refused.clear()
+            if self._token is not None:
+                self._emit("session.changed", logging.INFO)
+        self._token = token
+        try:
+            self._transport.open(token)
+        except TokenRejected:
+            self._rejected_token = token
+            self._queue(Trigger.TOKEN_REJECTED, reason="token_rejected_at_socket")
+        except TransportFailure as exc:
+            self._queue(Trigger.CONNECTION_LOST, reason=f"connect_failed: {_brief(exc)}")
+        except Exception as exc:
+            self._internal_error("transport.open", exc)
+            self._queue(Trigger.CONNECTION_LOST, reason="transport_error")
+        else:
+            self._queue(Trigger.AUTHENTICATED)
+
+    def on_enter_connected(self, event: EventData) -> None:
+        """Replay: make the server's set equal the desired set, then reset the backoff."""
+        self._replay(reason="reconnect" if self.backoff.attempt else "connect")
+
+    def on_exit_connected(self, event: EventData) -> None:
+        self._ready = False
+
+    def on_enter_backing_off(self, event: EventData) -> None:
+        """Close the socket and schedule the next attempt, or give up when attempts are spent."""
+        self._ready = False
+        self._close_transport()
+        reason = str(event.kwargs.get("reason") or event.event.name)
+        self._last_reason = reason
+        delay = self.backoff.next_delay()
+        if delay is None:
+            self._queue(
+                Trigger.GIVE_UP,
+                reason=f"{self.backoff.policy.max_attempts} attempts spent; last: {reason}",
+            )
+            return
+        self._emit(
+            "reconnect.scheduled",
+            logging.WARNING,
+            attempt=self.backoff.attempt,
+            max_attempts=self.backoff.policy.max_attempts,
+            delay=round(delay, 3),
+            reason=reason,
+        )
+        self._timer = self._clock.call_later(delay, self._on_timer)
+
+    def on_exit_backing_off(self, event: EventData) -> None:
+        self._cancel_timer()
+
+    def on_enter_exhausted(self, event: EventData) -> None:
+        """Raise the alert: a CRITICAL record and the ``on_exhausted`` hook. No more attempts."""
+        self._ready = False
+        self._cancel_timer()
+        self._close_transport()
+        reason = str(event.kwargs.get("reason") or event.event.name)
+        self.exhausted_reason = reason
+        self._emit("lifecycle.exhausted", logging.CRITICAL, reason=reason)
+        if self._on_exhausted is not None:
+            try:
+                self._on_exhausted(reason)
+            except Exception as exc:
+                self._internal_error("on_exhausted", exc)
+
+    def on_exit_exhausted(self, event: EventData) -> None:
+        """Revive: a fresh budget of attempts."""
+        self.exhausted_reason = None
+        self.backoff.reset()
+        self._rejected_token = None
+
+    def on_enter_shut_down(self, event: EventData) -> None:
+        """Tear down: timer, socket, registry, session knowledge. Terminal."""
+        self._ready = False
+        self._cancel_timer()
+        self._close_transport()
+        self.registry.clear()
+        self._server.clear()
+        self._refused.clear()
+        self._token = None
+        self._rejected_token = None
+
+    # ------------------------------------------------------------------ internals
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.fire(Trigger.RETRY, reason="backoff_elapsed")
+
+    def _replay(self, *, reason: str) -> bool:
+        """Reconcile until the desired set stops changing. False if interrupted by a failure."""
+        started = self._clock.monotonic()
+        subscribed = unsubscribed = already = refused = requests = 0
+        for _ in range(_MAX_REPLAY_ROUNDS):
+            version = self.registry.version
+            desired = self.registry.keys() - self._refused
+            plan = reconcile(self._server, desired, self.batch)
+            try:
+                # Unsubscribe first: it frees server-side slots for the new ones.
+                for req in plan.unsubscribe:
+                    requests += 1
+                    self._transport.unsubscribe(req.code, req.instruments)
+                    self._server.difference_update((s, i, req.code) for s, i in req.instruments)
+                    unsubscribed += len(req.instruments)
+                for req in plan.subscribe:
+                    keys = [(s, i, req.code) for s, i in req.instruments]
+                    requests += 1
+                    try:
+                        outcome = self._transport.subscribe(req.code, req.instruments)
+                    except SubscriptionRejected as exc:
+                        self._refused.update(keys)
+                        refused += len(keys)
+                        self._emit(
+                            "replay.refused",
+                            logging.ERROR,
+                            code=req.code,
+                            instruments=len(keys),
+                            error=_brief(exc),
+                        )
+                        continue
+                    self._server.update(keys)
+                    if outcome is RequestOutcome.ALREADY:
+                        already += len(keys)
+                    else:
+                        subscribed += len(keys)
+            except TokenRejected:
+                self._rejected_token = self._token
+                self._queue(Trigger.TOKEN_REJECTED, reason="token_rejected_at_rest")
+                return False
+            except TransportFailure as exc:
+                self._queue(Trigger.CONNECTION_LOST, reason=f"replay_failed: {_brief(exc)}")
+                return False
+            except Exception as exc:
+                self._internal_error("replay", exc)
+                self._queue(Trigger.CONNECTION_LOST, reason="replay_error")
+                return False
+            if self.registry.version == version:
+                break
+        first = not self._ready
+        self._ready = True
+        if first:
+            # Reset only now: the connection is up *and* subscriptions are reconciled.
+            attempts = self.backoff.attempt
+            self.backoff.reset()
+            self._refreshed = False
+            self._rejected_token = None
+            self._emit("connection.ready", logging.INFO, after_attempts=attempts)
+        if requests or first:
+            self._emit(
+                "replay",
+                logging.INFO,
+                reason=reason,
+                subscribed=subscribed,
+                unsubscribed=unsubscribed,
+                already=already,
+                refused=refused,
+                requests=requests,
+                total=len(self._server),
+                duration_ms=round((self._clock.monotonic() - started) * 1000, 3),
+            )
+        return True
+
+    def _queue(self, trigger: Trigger, **kwargs: Any) -> None:
+        # The machine is queued: this runs right after the current transition completes.
+        self.trigger(str(trigger), **kwargs)  # type: ignore[attr-defined]
+
+    def _record_transition(self, event: EventData) -> None:
+        transition = event.transition
+        assert transition is not None
+        level = logging.INFO
+        if transition.dest == State.BACKING_OFF:
+            level = logging.WARNING
+        self._emit(
+            "lifecycle.transition",
+            level,
+            trigger=event.event.name,
+            source=transition.source,
+            dest=transition.dest,
+            reason=event.kwargs.get("reason"),
+            attempt=self.backoff.attempt,
+        )
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _close_transport(self) -> None:
+        try:
+            self._transport.close()
+        except Exception as exc:  # close must never break a transition
+            self._internal_error("transport.close", exc)
+
+    def _internal_error(self, where: str, exc: BaseException) -> None:
+        self._emit("lifecycle.internal_error", logging.ERROR, where=where, error=_brief(exc))
+
+    def _emit(self, event: str, level: int, **fields: object) -> None:
+        try:
+            self._telemetry.emit(event, level, fields)
+        except Exception:  # telemetry must never break the machine
+            logging.getLogger("jainam_fsm.core").exception("telemetry sink failed")
+
+    def __repr__(self) -> str:
+        return f"Lifecycle(state={self.state!r}, attempt={self.backoff.attempt})"
+
+
+def _brief(exc: BaseException) -> str:
+    """Exception type and message, short. Port exceptions never carry secrets."""
+    text = str(exc)
+    if len(text) > 200:
+        text = text[:200] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class MonotonicClock:
+    """A :class:`Clock` without timers, for callers that only need ``monotonic``."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()

@@ -1,0 +1,106 @@
+"""The connection lifecycle, declared as data.
+
+This module is the single source of truth for the state machine: the runtime machine
+(:class:`jainam_fsm.core.lifecycle.Lifecycle`), the diagrams in ``diagrams/`` and the
+exhaustive (state, trigger) test are all built from :data:`STATES` and :data:`TRANSITIONS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class State(StrEnum):
+    """The six lifecycle states."""
+
+    IDLE = "idle"
+    AUTHENTICATING = "authenticating"
+    CONNECTED = "connected"
+    BACKING_OFF = "backing_off"
+    EXHAUSTED = "exhausted"
+    SHUT_DOWN = "shut_down"
+
+
+class Trigger(StrEnum):
+    """Every event the machine accepts."""
+
+    START = "start"
+    AUTHENTICATED = "authenticated"
+    CONNECTION_LOST = "connection_lost"
+    TOKEN_REJECTED = "token_rejected"
+    CREDENTIALS_REJECTED = "credentials_rejected"
+    RETRY = "retry"
+    GIVE_UP = "give_up"
+    REVIVE = "revive"
+    SHUTDOWN = "shutdown"
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """One declared move. ``condition``/``unless`` name a predicate on the model."""
+
+    trigger: Trigger
+    source: State
+    dest: State
+    condition: str | None = None
+    unless: str | None = None
+
+    def as_transitions_dict(self) -> dict[str, Any]:
+        """The form :class:`transitions.Machine` takes."""
+        out: dict[str, Any] = {
+            "trigger": self.trigger.value,
+            "source": self.source.value,
+            "dest": self.dest.value,
+        }
+        if self.condition:
+            out["conditions"] = self.condition
+        if self.unless:
+            out["unless"] = self.unless
+        return out
+
+
+S, T = State, Trigger
+
+#: Predicate on the model: a refresh was already made in this attempt.
+REFRESHED = "refreshed_this_attempt"
+
+TRANSITIONS: tuple[Edge, ...] = (
+    Edge(T.START, S.IDLE, S.AUTHENTICATING),
+    Edge(T.AUTHENTICATED, S.AUTHENTICATING, S.CONNECTED),
+    # Transport error, server disconnect, stalled feed, connect failure, token unobtainable.
+    Edge(T.CONNECTION_LOST, S.AUTHENTICATING, S.BACKING_OFF),
+    Edge(T.CONNECTION_LOST, S.CONNECTED, S.BACKING_OFF),
+    # A rejected token is refreshed once per attempt; a second rejection backs off.
+    Edge(T.TOKEN_REJECTED, S.AUTHENTICATING, S.AUTHENTICATING, unless=REFRESHED),
+    Edge(T.TOKEN_REJECTED, S.CONNECTED, S.AUTHENTICATING, unless=REFRESHED),
+    Edge(T.TOKEN_REJECTED, S.AUTHENTICATING, S.BACKING_OFF, condition=REFRESHED),
+    Edge(T.TOKEN_REJECTED, S.CONNECTED, S.BACKING_OFF, condition=REFRESHED),
+    # Bad credentials are not transient: no retry storm.
+    Edge(T.CREDENTIALS_REJECTED, S.AUTHENTICATING, S.EXHAUSTED),
+    Edge(T.RETRY, S.BACKING_OFF, S.AUTHENTICATING),
+    Edge(T.GIVE_UP, S.BACKING_OFF, S.EXHAUSTED),
+    Edge(T.REVIVE, S.EXHAUSTED, S.AUTHENTICATING),
+    # Explicit sources (not '*') so the diagram shows no shut_down self-loop.
+    *(Edge(T.SHUTDOWN, s, S.SHUT_DOWN) for s in State if s is not S.SHUT_DOWN),
+)
+
+INITIAL = State.IDLE
+TERMINAL = frozenset({State.SHUT_DOWN})
+
+
+def machine_kwargs() -> dict[str, Any]:
+    """Keyword arguments shared by the runtime machine and the diagram machines."""
+    return {
+        "states": [s.value for s in State],
+        "transitions": [e.as_transitions_dict() for e in TRANSITIONS],
+        "initial": INITIAL.value,
+        "auto_transitions": False,
+        "ignore_invalid_triggers": False,
+    }
+
+
+def edges_from(state: State, trigger: Trigger) -> tuple[Edge, ...]:
+    """The declared edges for ``trigger`` fired in ``state`` (empty: the trigger is refused)."""
+    return tuple(e for e in TRANSITIONS if e.source is state and e.trigger is trigger)
