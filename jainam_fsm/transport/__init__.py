@@ -1,0 +1,5 @@
+"""The I/O edge towards the XTS server: the REST client (:mod:`.rest`) and the socket transport."""
+
+from jainam_fsm.transport.rest import LoginResult, SubscribeResult, XtsRestClient, jwt_expiry
+
+__all__ = ["LoginResult", "SubscribeResult", "XtsRestClient", "jwt_expiry"]

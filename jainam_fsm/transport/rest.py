@@ -1,0 +1,311 @@
+"""XTS market-data REST client (aiohttp): login, logout, subscribe, unsubscribe, quotes.
+
+Wire facts (``shared/notes/xts-protocol.md`` sections 1, 2, 5):
+
+* every answer is an envelope ``{"type": "success"|"error", "code", "description", "result"}``;
+* login ``POST {prefix}/auth/login`` with JSON ``appKey``/``secretKey``/``source``; success code
+  ``e-response-0010`` with ``result.token`` (an HS256 JWT) and ``result.userID``;
+* requests carry ``Authorization: <token>`` -- the bare token, no ``Bearer``;
+* HTTP 400 ``e-session-0007`` "Invalid Token" = token expired/replaced;
+  HTTP 400 ``e-session-0002`` "Instrument Already Subscribed" = the instruments are subscribed.
+
+Error mapping. Login: a 4xx error envelope -> :class:`CredentialsRejected`; 5xx, 408, 429,
+network, timeout, or an answer that is not a well-formed envelope -> :class:`TransportFailure`.
+Other calls: ``e-session-0007`` -> :class:`TokenRejected`; other 4xx error envelopes ->
+:class:`SubscriptionRejected` (e.g. the subscription limit: retrying will not help); the rest as
+for login -> :class:`TransportFailure`. A server that sends garbage gets a TransportFailure,
+never a ``KeyError``.
+
+No message, repr or log line carries the token, the secret key or the Authorization header;
+requests are logged at DEBUG only (method, path, status, code).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+
+from jainam_fsm.core.ports import FeedToken, Instrument, RequestOutcome
+from jainam_fsm.errors import (
+    CredentialsRejected,
+    SubscriptionRejected,
+    TokenRejected,
+    TransportFailure,
+)
+
+__all__ = ["LoginResult", "SubscribeResult", "XtsRestClient", "jwt_expiry"]
+
+log = logging.getLogger("jainam_fsm.transport.rest")
+
+CODE_LOGIN_OK = "e-response-0010"
+CODE_INVALID_TOKEN = "e-session-0007"
+CODE_ALREADY_SUBSCRIBED = "e-session-0002"
+_TRANSIENT_4XX = frozenset({408, 425, 429})
+_MAX_DESCRIPTION = 200
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """A successful login: the feed token (its repr shows only a fingerprint) and app version."""
+
+    token: FeedToken
+    app_version: str | None
+
+
+@dataclass(frozen=True)
+class SubscribeResult:
+    """One subscribe answer: DONE with snapshots, or ALREADY (no snapshots)."""
+
+    outcome: RequestOutcome
+    #: ``result.listQuotes``: JSON strings, one snapshot per instrument (empty for ALREADY).
+    list_quotes: tuple[str, ...]
+    #: ``result.Remaining_Subscription_Count`` when the server sent it.
+    remaining: int | None
+
+
+def jwt_expiry(token: str) -> float | None:
+    """The ``exp`` claim of a JWT, decoded WITHOUT verifying the signature (we only need to
+    know when to refresh; the server is the judge of validity). ``None`` if absent/garbled."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
+    except (ValueError, binascii.Error, UnicodeError):
+        return None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    if isinstance(exp, bool) or not isinstance(exp, int | float):
+        return None
+    return float(exp)
+
+
+class _Answer:
+    """A parsed HTTP answer: status plus the envelope (``None`` when the body is no envelope)."""
+
+    def __init__(self, status: int, envelope: dict[str, Any] | None) -> None:
+        self.status = status
+        self.envelope = envelope
+
+    @property
+    def code(self) -> str | None:
+        code = self.envelope.get("code") if self.envelope else None
+        return code if isinstance(code, str) else None
+
+    @property
+    def ok(self) -> bool:
+        return (200 <= self.status < 300 and self.envelope is not None
+                and self.envelope.get("type") == "success")
+
+    @property
+    def result(self) -> dict[str, Any] | None:
+        res = self.envelope.get("result") if self.envelope else None
+        return res if isinstance(res, dict) else None
+
+    def describe(self) -> str:
+        desc = self.envelope.get("description") if self.envelope else None
+        text = desc[:_MAX_DESCRIPTION] if isinstance(desc, str) else ""
+        return f"HTTP {self.status} {self.code or '-'} {text!r}"
+
+
+class XtsRestClient:
+    """Async client for the XTS market-data REST API. Use as ``async with`` or call :meth:`aclose`.
+
+    ``session`` lets the caller share an :class:`aiohttp.ClientSession`; the client then never
+    closes it. Otherwise one is created on first use (inside the running loop) and closed by
+    :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        prefix: str = "/apimarketdata",
+        timeout: float = 10.0,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
+        self.timeout = float(timeout)
+        self._session = session
+        self._owns_session = session is None
+
+    def __repr__(self) -> str:
+        return f"XtsRestClient(base_url={self.base_url!r}, prefix={self.prefix!r})"
+
+    async def __aenter__(self) -> XtsRestClient:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP session if this client created it."""
+        if self._owns_session and self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            if not self._owns_session:
+                raise TransportFailure("the shared aiohttp session is closed")
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout))
+        return self._session
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    async def _request(self, method: str, path: str, *, body: dict[str, Any] | None = None,
+                       token: str | None = None, secrets: Sequence[str] = ()) -> _Answer:
+        url = f"{self.base_url}{self.prefix}{path}"
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if token is not None:
+            headers["Authorization"] = token  # bare token: XTS rejects "Bearer <token>"
+        hidden = [s for s in (*secrets, token) if s]
+        try:
+            async with self._http().request(
+                method, url, data=None if body is None else json.dumps(body),
+                headers=headers, timeout=aiohttp.ClientTimeout(total=self.timeout),
+            ) as resp:
+                status = resp.status
+                raw = await resp.read()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            # `from None`: aiohttp exceptions may hold the request (and its headers).
+            what = "timed out" if isinstance(exc, TimeoutError) else _redact(
+                f"{type(exc).__name__}: {exc}", hidden)
+            raise TransportFailure(f"{method} {self.prefix}{path} failed: {what}") from None
+        envelope = _parse_envelope(raw)
+        answer = _Answer(status, envelope)
+        log.debug("%s %s%s -> %s %s", method, self.prefix, path, status, answer.code)
+        if envelope is None:
+            raise TransportFailure(f"{method} {self.prefix}{path}: HTTP {status} "
+                                   "with no JSON envelope")
+        return answer
+
+    def _fail(self, what: str, answer: _Answer, hidden: Sequence[str]) -> TransportFailure:
+        return TransportFailure(_redact(f"{what}: {answer.describe()}", hidden))
+
+    def _raise_for(self, what: str, answer: _Answer, token: FeedToken) -> None:
+        """Map an unsuccessful answer of a token-authenticated call to an exception."""
+        hidden = [token.value]
+        if answer.code == CODE_INVALID_TOKEN:
+            raise TokenRejected(_redact(f"{what}: {answer.describe()}", hidden))
+        if 400 <= answer.status < 500 and answer.status not in _TRANSIENT_4XX:
+            raise SubscriptionRejected(_redact(f"{what}: {answer.describe()}", hidden),
+                                       code=answer.code)
+        raise self._fail(what, answer, hidden)
+
+    @staticmethod
+    def _instruments(instruments: Sequence[Instrument]) -> list[dict[str, int]]:
+        return [{"exchangeSegment": int(seg), "exchangeInstrumentID": int(iid)}
+                for seg, iid in instruments]
+
+    # -- API --------------------------------------------------------------------------------
+
+    async def login(self, app_key: str, secret_key: str, *,
+                    source: str = "WEBAPI") -> LoginResult:
+        """Log in; raises CredentialsRejected (4xx error envelope) or TransportFailure."""
+        hidden = [secret_key, app_key]
+        answer = await self._request(
+            "POST", "/auth/login",
+            body={"appKey": app_key, "secretKey": secret_key, "source": source},
+            secrets=hidden)
+        if not answer.ok:
+            if (400 <= answer.status < 500 and answer.status not in _TRANSIENT_4XX
+                    and answer.envelope is not None and answer.envelope.get("type") == "error"):
+                raise CredentialsRejected(_redact(f"login refused: {answer.describe()}", hidden))
+            raise self._fail("login failed", answer, hidden)
+        result = answer.result
+        token = result.get("token") if result else None
+        user_id = result.get("userID") if result else None
+        if not isinstance(token, str) or not token or not isinstance(user_id, str):
+            raise TransportFailure(f"login: HTTP {answer.status} {answer.code or '-'} without "
+                                   "a string result.token and result.userID")
+        hidden.append(token)
+        if answer.code != CODE_LOGIN_OK:
+            log.debug("login succeeded with unexpected code %s", answer.code)
+        app_version = result.get("appVersion") if result else None
+        return LoginResult(
+            token=FeedToken(value=token, user_id=user_id, expires_at=jwt_expiry(token)),
+            app_version=app_version if isinstance(app_version, str) else None)
+
+    async def logout(self, token: FeedToken) -> None:
+        """End the session. An already-invalid token counts as logged out."""
+        answer = await self._request("DELETE", "/auth/logout", token=token.value)
+        if answer.ok or answer.code == CODE_INVALID_TOKEN:
+            return
+        raise self._fail("logout failed", answer, [token.value])
+
+    async def subscribe(self, token: FeedToken, code: int,
+                        instruments: Sequence[Instrument]) -> SubscribeResult:
+        """Subscribe ``instruments`` for message ``code`` (one request)."""
+        answer = await self._request(
+            "POST", "/instruments/subscription", token=token.value,
+            body={"instruments": self._instruments(instruments), "xtsMessageCode": int(code)})
+        remaining = _int_or_none(answer.result, "Remaining_Subscription_Count")
+        if answer.code == CODE_ALREADY_SUBSCRIBED:
+            return SubscribeResult(RequestOutcome.ALREADY, (), remaining)
+        if not answer.ok:
+            self._raise_for("subscribe", answer, token)
+        return SubscribeResult(RequestOutcome.DONE, _list_quotes(answer, "subscribe"), remaining)
+
+    async def unsubscribe(self, token: FeedToken, code: int,
+                          instruments: Sequence[Instrument]) -> RequestOutcome:
+        """Unsubscribe ``instruments`` for message ``code`` (PUT on the subscription path)."""
+        answer = await self._request(
+            "PUT", "/instruments/subscription", token=token.value,
+            body={"instruments": self._instruments(instruments), "xtsMessageCode": int(code)})
+        if not answer.ok:
+            self._raise_for("unsubscribe", answer, token)
+        return RequestOutcome.DONE
+
+    async def quotes(self, token: FeedToken, code: int,
+                     instruments: Sequence[Instrument]) -> tuple[str, ...]:
+        """Snapshots (``result.listQuotes`` JSON strings) for already-known instruments."""
+        answer = await self._request(
+            "POST", "/instruments/quotes", token=token.value,
+            body={"instruments": self._instruments(instruments), "xtsMessageCode": int(code),
+                  "publishFormat": "JSON"})
+        if not answer.ok:
+            self._raise_for("quotes", answer, token)
+        return _list_quotes(answer, "quotes")
+
+
+def _parse_envelope(raw: bytes) -> dict[str, Any] | None:
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _int_or_none(result: dict[str, Any] | None, key: str) -> int | None:
+    value = result.get(key) if result else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _list_quotes(answer: _Answer, what: str) -> tuple[str, ...]:
+    result = answer.result
+    if result is None:
+        raise TransportFailure(f"{what}: HTTP {answer.status} {answer.code or '-'} "
+                               "without a result object")
+    quotes = result.get("listQuotes", [])
+    if not isinstance(quotes, list) or not all(isinstance(q, str) for q in quotes):
+        raise TransportFailure(f"{what}: result.listQuotes is not a list of JSON strings")
+    return tuple(quotes)
+
+
+def _redact(text: str, hidden: Sequence[str]) -> str:
+    for secret in hidden:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "<redacted>")
+    return text
