@@ -1,0 +1,26 @@
+"""Feed-token storage: an encrypted SQLAlchemy store and the adapter's TokenSource on top of it."""
+
+from jainam_fsm.store.crypto import TokenCipher, TokenDecryptError
+from jainam_fsm.store.db import (
+    DATABASE_URL_ENV,
+    LockedUser,
+    SchemaError,
+    StoredToken,
+    StoreLockTimeout,
+    StoreUnavailable,
+    TokenStore,
+    default_database_url,
+)
+
+__all__ = [
+    "DATABASE_URL_ENV",
+    "LockedUser",
+    "SchemaError",
+    "StoreLockTimeout",
+    "StoreUnavailable",
+    "StoredToken",
+    "TokenCipher",
+    "TokenDecryptError",
+    "TokenStore",
+    "default_database_url",
+]

@@ -1,0 +1,535 @@
+"""The token store: one encrypted row per user/account in SQLite or PostgreSQL.
+
+Every read goes to the database (no per-process cache, so a token another process wrote is
+seen at once). Writes for one user are serialised by a per-user lock that also spans hosts:
+
+* PostgreSQL: ``pg_advisory_xact_lock`` on a key derived from the user name, bounded by
+  ``SET LOCAL lock_timeout``; released by the commit (or by the server if the process dies).
+* SQLite: a ``BEGIN IMMEDIATE`` write transaction, bounded by ``PRAGMA busy_timeout``; WAL mode
+  keeps plain reads unblocked meanwhile.
+
+The same lock makes the login single-flight (:meth:`TokenStore.locked`, used by
+:class:`~jainam_fsm.store.source.StoredTokenSource`) and creates the schema exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine, event, select
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+from jainam_fsm.core.ports import FeedToken
+from jainam_fsm.errors import ConfigError, TokenUnavailable
+from jainam_fsm.store import schema
+from jainam_fsm.store.crypto import (
+    PEPPER_ENV,
+    PREVIOUS_PEPPER_ENV,
+    PREVIOUS_SALT_ENV,
+    SALT_ENV,
+    KeySpec,
+    TokenCipher,
+    parse_salt,
+    validate_pepper,
+)
+from jainam_fsm.store.models import TABLE_NAME, AuthRecord
+
+log = logging.getLogger("jainam_fsm.store")
+
+DATABASE_URL_ENV = "JAINAM_DATABASE_URL"
+DEFAULT_BROKER = "jainam_prop"
+_PG_LOCK_NOT_AVAILABLE = "55P03"
+_BEGIN_OPTION = "jainam_begin_immediate_ms"
+
+
+class StoreUnavailable(TokenUnavailable):
+    """The database cannot be reached or answered with an error. Transient: retry later."""
+
+
+class StoreLockTimeout(StoreUnavailable):
+    """Another worker held the user's lock longer than the lock timeout."""
+
+
+class SchemaError(StoreUnavailable):
+    """The database schema is at a revision this version does not know (a newer one wrote it)."""
+
+
+def default_database_url() -> str:
+    """``sqlite:///$XDG_DATA_HOME/jainam-fsm/tokens.db`` (``~/.local/share`` when XDG is unset)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return f"sqlite:///{Path(base) / 'jainam-fsm' / 'tokens.db'}"
+
+
+@dataclass(frozen=True)
+class StoredToken:
+    """A decrypted row. Its ``repr`` never shows a token (FeedToken shows a fingerprint)."""
+
+    user: str
+    broker: str
+    feed_token: FeedToken | None
+    auth_token: str | None = field(repr=False)
+    broker_user_id: str | None
+    revoked: bool
+    stale: bool
+    created_at: datetime
+    updated_at: datetime
+
+    def usable(self, now: float, margin: float = 0.0) -> bool:
+        """A feed token is present, not revoked, not stale, and valid beyond ``now + margin``."""
+        if self.revoked or self.stale or self.feed_token is None:
+            return False
+        exp = self.feed_token.expires_at
+        return exp is None or exp > now + margin
+
+
+def _to_dt(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def _to_ts(dt: datetime | None) -> float | None:
+    return None if dt is None else dt.timestamp()
+
+
+def _lock_key(name: str) -> int:
+    """A signed 64-bit advisory-lock key, the same on every host."""
+    digest = hashlib.sha256(f"jainam_fsm:{TABLE_NAME}:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _short(exc: BaseException) -> str:
+    """First line of an exception's text (bound parameters are hidden by the engine)."""
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(getattr(exc, 'orig', None) or exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+class LockedUser:
+    """Reads and writes one user's row while holding the user's lock (:meth:`TokenStore.locked`)."""
+
+    def __init__(self, store: TokenStore, session: Session, user: str) -> None:
+        self._store = store
+        self._session = session
+        self.user = user
+
+    def _row(self) -> AuthRecord | None:
+        return self._session.execute(
+            select(AuthRecord).where(AuthRecord.name == self.user)
+        ).scalar_one_or_none()
+
+    def read(self) -> StoredToken | None:
+        """The row as it is now (revoked and stale rows included)."""
+        row = self._row()
+        return None if row is None else self._store._decode(row)
+
+    def mark_stale(self) -> None:
+        """Flag the stored feed token as rejected by the server."""
+        row = self._row()
+        if row is not None and not row.feed_token_stale:
+            row.feed_token_stale = True
+            row.updated_at = datetime.now(UTC)
+            self._session.flush()
+
+    def store_feed_token(self, token: FeedToken, *, broker: str | None = None) -> None:
+        """Write a fresh feed token (clears the stale and revoked flags)."""
+        self._store._upsert(self._session, self.user, broker=broker, auth_token=None,
+                            feed_token=token.value, user_id=token.user_id,
+                            expires_at=token.expires_at, revoke=False, set_expiry=True)
+
+
+class TokenStore:
+    """Encrypted token rows in SQLite or PostgreSQL; see the module docstring.
+
+    Arguments fall back to the environment: ``url`` to ``JAINAM_DATABASE_URL`` (then the
+    default SQLite file), ``pepper`` to ``JAINAM_TOKEN_PEPPER``, ``salt`` (hex) to
+    ``JAINAM_TOKEN_SALT``; ``previous_pepper``/``previous_salt`` (a key being rotated out) to
+    ``JAINAM_TOKEN_PEPPER_PREVIOUS``/``JAINAM_TOKEN_SALT_PREVIOUS``. Invalid values raise
+    :class:`~jainam_fsm.errors.ConfigError` naming the variable. Nothing connects until first use.
+    """
+
+    def __init__(
+        self,
+        url: str | URL | None = None,
+        *,
+        pepper: str | None = None,
+        salt: str | bytes | None = None,
+        previous_pepper: str | None = None,
+        previous_salt: str | bytes | None = None,
+        broker: str = DEFAULT_BROKER,
+        lock_timeout: float = 30.0,
+        busy_timeout: float = 5.0,
+        connect_timeout: float = 5.0,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        self.broker = broker
+        self.lock_timeout = float(lock_timeout)
+        self.busy_timeout = float(busy_timeout)
+        self._cipher = TokenCipher(*self._keys(env, pepper, salt, previous_pepper, previous_salt))
+        self.url = self._resolve_url(url, env)
+        self._engine = self._make_engine(self.url, connect_timeout)
+        self._schema_lock = threading.Lock()
+        self._schema_ready = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> TokenStore:
+        """A store configured entirely from the environment (see the class docstring)."""
+        return cls(environ=environ, **kwargs)
+
+    # -- configuration ----------------------------------------------------------------------
+
+    @staticmethod
+    def _keys(env: Mapping[str, str], pepper: str | None, salt: str | bytes | None,
+              previous_pepper: str | None,
+              previous_salt: str | bytes | None) -> tuple[KeySpec, list[KeySpec]]:
+        def _salt(value: str | bytes | None, variable: str) -> bytes:
+            if isinstance(value, bytes):
+                return parse_salt(value.hex(), variable=variable)
+            return parse_salt(value if value is not None else env.get(variable), variable=variable)
+
+        current = KeySpec(validate_pepper(pepper if pepper is not None else env.get(PEPPER_ENV)),
+                          _salt(salt, SALT_ENV))
+        previous: list[KeySpec] = []
+        old = previous_pepper if previous_pepper is not None else env.get(PREVIOUS_PEPPER_ENV)
+        if old:
+            previous.append(KeySpec(validate_pepper(old, variable=PREVIOUS_PEPPER_ENV),
+                                    _salt(previous_salt, PREVIOUS_SALT_ENV)))
+        return current, previous
+
+    @staticmethod
+    def _resolve_url(url: str | URL | None, env: Mapping[str, str]) -> URL:
+        where = "the url argument" if url is not None else DATABASE_URL_ENV
+        raw = url if url is not None else (env.get(DATABASE_URL_ENV) or None)
+        is_default = raw is None
+        try:
+            parsed = make_url(raw if raw is not None else default_database_url())
+        except (ArgumentError, ValueError):
+            raise ConfigError(f"{where} ({DATABASE_URL_ENV}) is not a valid database URL; "
+                              "use sqlite:///path/to/tokens.db or "
+                              "postgresql+psycopg://user@host/db") from None
+        backend, _, driver = parsed.drivername.partition("+")
+        if backend in ("postgresql", "postgres"):
+            if driver not in ("", "psycopg"):
+                raise ConfigError(f"{where} ({DATABASE_URL_ENV}): only the psycopg 3 driver is "
+                                  "supported for PostgreSQL; use postgresql+psycopg://...")
+            return parsed.set(drivername="postgresql+psycopg")
+        if backend != "sqlite":
+            raise ConfigError(f"{where} ({DATABASE_URL_ENV}): unsupported database "
+                              f"{backend!r}; use sqlite:/// or postgresql+psycopg://")
+        if not parsed.database or parsed.database == ":memory:" or parsed.database.startswith(
+                "file::memory:"):
+            raise ConfigError(f"{where} ({DATABASE_URL_ENV}): an in-memory SQLite database cannot "
+                              "be shared between workers; give a file path")
+        path = Path(parsed.database).expanduser()
+        if is_default:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        elif not path.parent.is_dir():
+            raise ConfigError(f"{where} ({DATABASE_URL_ENV}): the directory {str(path.parent)!r} "
+                              "of the SQLite file does not exist")
+        if not path.exists() and path.parent.is_dir():
+            # Create the file owner-only before SQLite does (it copies the mode to -wal/-shm).
+            try:
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                log.debug("could not pre-create %s: %s", path, type(exc).__name__)
+        return parsed.set(database=str(path))
+
+    def _make_engine(self, url: URL, connect_timeout: float) -> Engine:
+        if self.dialect == "sqlite":
+            # NullPool: a connection per operation, so each one gets its own busy timeout and no
+            # SQLite handle is ever shared between threads.
+            engine = sa.create_engine(url, poolclass=NullPool, hide_parameters=True,
+                                      connect_args={"timeout": self.busy_timeout,
+                                                    "check_same_thread": False})
+            busy_ms = int(self.busy_timeout * 1000)
+
+            @event.listens_for(engine, "connect")
+            def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+                # Take transaction control away from the driver so BEGIN IMMEDIATE is ours.
+                dbapi_conn.isolation_level = None
+                cur = dbapi_conn.cursor()
+                try:
+                    cur.execute(f"PRAGMA busy_timeout = {busy_ms}")
+                    cur.execute("PRAGMA journal_mode = WAL")
+                    cur.execute("PRAGMA synchronous = NORMAL")
+                finally:
+                    cur.close()
+
+            @event.listens_for(engine, "begin")
+            def _on_begin(conn: Connection) -> None:
+                lock_ms = conn.get_execution_options().get(_BEGIN_OPTION)
+                if lock_ms is None:
+                    conn.exec_driver_sql("BEGIN")
+                else:
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(lock_ms)}")
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+            return engine
+        return sa.create_engine(
+            url, hide_parameters=True, pool_pre_ping=True, pool_size=2, max_overflow=4,
+            pool_timeout=self.lock_timeout,
+            connect_args={"connect_timeout": max(1, round(connect_timeout)),
+                          "application_name": "jainam_fsm"})
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self.url.get_backend_name()
+
+    def __repr__(self) -> str:
+        return f"TokenStore(url={self.url.render_as_string(hide_password=True)!r})"
+
+    def close(self) -> None:
+        """Dispose of the engine and its connections. The store can be used again afterwards."""
+        self._engine.dispose()
+
+    def __enter__(self) -> TokenStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- connections and locks --------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self, op: str) -> Iterator[None]:
+        try:
+            yield
+        except StoreUnavailable:
+            raise
+        except SQLAlchemyError as exc:
+            orig = getattr(exc, "orig", None)
+            msg = (f"token store: {op} failed on "
+                   f"{self.url.render_as_string(hide_password=True)}: {_short(exc)}")
+            if getattr(orig, "sqlstate", None) == _PG_LOCK_NOT_AVAILABLE or (
+                    self.dialect == "sqlite" and "locked" in str(orig or exc).lower()):
+                raise StoreLockTimeout(f"token store: {op}: lock not granted in time "
+                                       f"({_short(exc)})") from exc
+            raise StoreUnavailable(msg) from exc
+
+    @contextmanager
+    def _locked_connection(self, key_name: str, timeout: float) -> Iterator[Connection]:
+        """A connection inside a transaction that holds the lock ``key_name``; commits on exit."""
+        ms = max(1, int(timeout * 1000))
+        with self._engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn.execution_options(**{_BEGIN_OPTION: ms})
+                conn.begin()
+            else:
+                conn.begin()
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = {ms}")
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"),
+                             {"k": _lock_key(key_name)})
+            yield conn
+            conn.commit()
+
+    def _ensure_schema(self) -> None:
+        if self._schema_ready:
+            return
+        with self._schema_lock, self._errors("schema check"):
+            if self._schema_ready:
+                return
+            head = schema.head_revision()
+            with self._engine.connect() as conn:
+                current = schema.current_revision(conn)
+                conn.rollback()
+            if current != head:
+                with self._locked_connection("__schema__", self.lock_timeout) as conn:
+                    current = schema.current_revision(conn)
+                    if current != head:
+                        known = {r.revision for r in schema.script_directory().walk_revisions()}
+                        if current is not None and current not in known:
+                            raise SchemaError(
+                                f"token store: the database schema is at revision {current!r}, "
+                                f"newer than this jainam-fsm knows ({head!r}); upgrade jainam-fsm")
+                        log.debug("token store: upgrading schema %s -> %s", current, head)
+                        schema.upgrade(conn)
+            self._schema_ready = True
+
+    def ensure_schema(self) -> None:
+        """Create or upgrade the schema now (otherwise done on first use)."""
+        self._ensure_schema()
+
+    def schema_revision(self) -> str | None:
+        """The database's schema revision."""
+        with self._errors("schema check"), self._engine.connect() as conn:
+            return schema.current_revision(conn)
+
+    @contextmanager
+    def _read_session(self, op: str) -> Iterator[Session]:
+        self._ensure_schema()
+        with self._errors(op), self._engine.connect() as conn, Session(bind=conn) as session:
+            yield session
+            conn.rollback()
+
+    @contextmanager
+    def locked(self, user: str, timeout: float | None = None) -> Iterator[LockedUser]:
+        """Hold ``user``'s lock (across threads, processes and hosts) for a read-modify-write.
+
+        Waits at most ``timeout`` seconds (default: the store's ``lock_timeout``) and then
+        raises :class:`StoreLockTimeout`. Changes commit when the block exits normally and roll
+        back if it raises. Database failures raise :class:`StoreUnavailable`.
+        """
+        self._ensure_schema()
+        wait = self.lock_timeout if timeout is None else timeout
+        with (self._errors("locked update"),
+              self._locked_connection(f"user:{user}", wait) as conn,
+              Session(bind=conn, expire_on_commit=False) as session):
+            yield LockedUser(self, session, user)
+            session.flush()
+
+    # -- row helpers ------------------------------------------------------------------------
+
+    def _decode(self, row: AuthRecord) -> StoredToken:
+        feed: FeedToken | None = None
+        if row.feed_token:
+            feed = FeedToken(self._cipher.decrypt(row.feed_token), row.user_id or "",
+                             _to_ts(row.feed_token_expires_at))
+        return StoredToken(
+            user=row.name, broker=row.broker, feed_token=feed,
+            auth_token=self._cipher.decrypt(row.auth) if row.auth else None,
+            broker_user_id=row.user_id, revoked=row.is_revoked, stale=row.feed_token_stale,
+            created_at=row.created_at, updated_at=row.updated_at)
+
+    def _upsert(self, session: Session, user: str, *, broker: str | None,
+                auth_token: str | None, feed_token: str | None, user_id: str | None,
+                expires_at: float | None, revoke: bool, set_expiry: bool) -> bool:
+        row = session.execute(
+            select(AuthRecord).where(AuthRecord.name == user)).scalar_one_or_none()
+        now = datetime.now(UTC)
+        if row is None:
+            if revoke:
+                return False
+            session.add(AuthRecord(
+                name=user, broker=broker or self.broker,
+                auth=self._cipher.encrypt(auth_token) if auth_token else None,
+                feed_token=self._cipher.encrypt(feed_token) if feed_token else None,
+                user_id=user_id, is_revoked=False, feed_token_stale=False,
+                feed_token_expires_at=_to_dt(expires_at), created_at=now, updated_at=now))
+            session.flush()
+            return True
+        # Fernet ciphertext differs on every encryption, so compare plaintexts.
+        changed = False
+        if broker is not None and broker != row.broker:
+            row.broker, changed = broker, True
+        if auth_token and (row.auth is None or self._cipher.decrypt(row.auth) != auth_token):
+            row.auth, changed = self._cipher.encrypt(auth_token), True
+        if feed_token and (row.feed_token is None
+                           or self._cipher.decrypt(row.feed_token) != feed_token):
+            row.feed_token, changed = self._cipher.encrypt(feed_token), True
+            row.feed_token_stale = False
+            set_expiry = True
+        if set_expiry and _to_ts(row.feed_token_expires_at) != expires_at:
+            row.feed_token_expires_at, changed = _to_dt(expires_at), True
+        if user_id is not None and user_id != row.user_id:
+            row.user_id, changed = user_id, True
+        if row.is_revoked != revoke:
+            row.is_revoked, changed = revoke, True
+        if feed_token and row.feed_token_stale:
+            row.feed_token_stale, changed = False, True
+        if changed:
+            row.updated_at = now
+            session.flush()
+        return changed
+
+    # -- the integration API ----------------------------------------------------------------
+
+    def get_record(self, user: str) -> StoredToken | None:
+        """The decrypted row for ``user`` (revoked or stale included), or ``None``."""
+        with self._read_session("read") as session:
+            row = session.execute(
+                select(AuthRecord).where(AuthRecord.name == user)).scalar_one_or_none()
+            return None if row is None else self._decode(row)
+
+    def get_feed_token(self, user: str, *, now: float | None = None) -> str | None:
+        """The stored feed token if usable (present, not revoked, not stale, not expired)."""
+        rec = self.get_record(user)
+        if rec is None or rec.feed_token is None:
+            return None
+        t = datetime.now(UTC).timestamp() if now is None else now
+        return rec.feed_token.value if rec.usable(t) else None
+
+    def get_auth_token(self, user: str) -> str | None:
+        """The stored broker auth token, unless the row is revoked."""
+        rec = self.get_record(user)
+        return None if rec is None or rec.revoked else rec.auth_token
+
+    def get_user_id(self, user: str) -> str | None:
+        """The broker's client id for ``user``, unless the row is revoked."""
+        rec = self.get_record(user)
+        return None if rec is None or rec.revoked else rec.broker_user_id
+
+    def store_broker_auth_token(
+        self,
+        user: str,
+        auth_token: str | None = None,
+        broker: str | None = None,
+        *,
+        feed_token: str | None = None,
+        user_id: str | None = None,
+        feed_token_expires_at: float | None = None,
+        revoke: bool = False,
+    ) -> bool:
+        """Insert or update ``user``'s row; return whether anything changed.
+
+        ``None`` leaves a stored value as it is. When nothing changed there is no write at all,
+        so callers tear down live sessions only when this returns ``True``. Storing a new feed
+        token clears the stale flag; storing with ``revoke=False`` clears the revoked flag.
+        """
+        with self.locked(user) as locked:
+            return self._upsert(locked._session, user, broker=broker, auth_token=auth_token,
+                                feed_token=feed_token, user_id=user_id,
+                                expires_at=feed_token_expires_at, revoke=revoke,
+                                set_expiry=feed_token_expires_at is not None)
+
+    def revoke(self, user: str) -> bool:
+        """Soft-revoke ``user``'s tokens (getters then treat the row as missing)."""
+        with self.locked(user) as locked:
+            return self._upsert(locked._session, user, broker=None, auth_token=None,
+                                feed_token=None, user_id=None, expires_at=None, revoke=True,
+                                set_expiry=False)
+
+    def mark_stale(self, user: str, token: FeedToken) -> bool:
+        """Flag the stored feed token stale if it is still ``token``; return whether it was."""
+        with self.locked(user) as locked:
+            rec = locked.read()
+            if rec is None or rec.feed_token is None or rec.feed_token.value != token.value:
+                return False
+            locked.mark_stale()
+            return True
+
+    def rotate_key(self) -> int:
+        """Re-encrypt every row under the current key; return how many rows were rewritten.
+
+        Run with the new pepper in ``JAINAM_TOKEN_PEPPER`` and the old one in
+        ``JAINAM_TOKEN_PEPPER_PREVIOUS`` (see docs/tokens.md).
+        """
+        self._ensure_schema()
+        count = 0
+        with self._read_session("list users") as session:
+            users = list(session.execute(select(AuthRecord.name)).scalars())
+        for user in users:
+            with self.locked(user) as locked:
+                row = locked._row()
+                if row is None:
+                    continue
+                if row.auth:
+                    row.auth = self._cipher.rotate(row.auth)
+                if row.feed_token:
+                    row.feed_token = self._cipher.rotate(row.feed_token)
+                locked._session.flush()
+                count += 1
+        return count
