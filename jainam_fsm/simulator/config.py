@@ -1,0 +1,107 @@
+"""Settings of the XTS market-data simulator.
+
+Every default that mimics the real server cites ``docs/xts-protocol.md``; every default that is
+our own choice says so.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Literal
+
+from jainam_fsm.xts.codes import BroadcastMode
+
+__all__ = ["DEFAULT_UNIVERSE", "SessionEndPolicy", "SimUser", "SimulatorConfig", "throwaway_user"]
+
+#: What the sockets of a session receive when that session ends (new login, logout,
+#: ``invalidate_tokens(disconnect=True)``): ``"logout"`` = a ``logout`` event then a server
+#: disconnect; ``"silent"`` = nothing at all, the socket just stays open and mute.
+SessionEndPolicy = Literal["logout", "silent"]
+
+#: Instruments the simulator quotes out of the box (NSECM cash names and NSEFO ids as seen in
+#: the notes' samples). Any other ``(segment, id)`` that is subscribed gets a walk too.
+DEFAULT_UNIVERSE: tuple[tuple[int, int], ...] = (
+    (1, 22),
+    (1, 467),
+    (1, 2885),
+    (1, 1594),
+    (1, 11536),
+    (1, 26000),
+    (2, 35001),
+    (2, 46082),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SimUser:
+    """One set of API credentials the simulator accepts. The secret never shows in a repr."""
+
+    app_key: str
+    secret_key: str = field(repr=False)
+    user_id: str
+
+
+def throwaway_user(user_id: str = "SIM001") -> SimUser:
+    """Fresh random credentials, good for one simulator run and nothing else."""
+    return SimUser(
+        app_key="sim" + secrets.token_hex(10),
+        secret_key="Sim" + secrets.token_hex(6) + "$",
+        user_id=user_id,
+    )
+
+
+def _default_users() -> tuple[SimUser, ...]:
+    return (throwaway_user(),)
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatorConfig:
+    """Everything the simulator can be told at start-up. Faults are switched at run time."""
+
+    host: str = "127.0.0.1"
+    #: 0 = an ephemeral port; after ``go_down`` the simulator comes back on the port it got.
+    port: int = 0
+    #: REST prefix; the socket path is ``<prefix>/socket.io``. Configurable because brokers differ.
+    prefix: str = "/apimarketdata"
+    #: Accepted credentials; the first one is :attr:`Simulator.credentials`.
+    users: tuple[SimUser, ...] = field(default_factory=_default_users)
+    #: JWT ``exp - iat``: 24 h as observed (openalgo #373 log).
+    token_ttl: float = 86400.0
+    #: Distinct ``(instrument, message code)`` pairs per session; 50 as observed (RMDOC/QT/OA).
+    subscription_limit: int = 50
+    #: Our switch: does a fresh login keep the subscriptions of the session it replaces?
+    keep_subscriptions_on_login: bool = False
+    #: Our switch: what the sockets of an ended session receive.
+    on_session_end: SessionEndPolicy = "logout"
+    #: Price-walk steps per second per subscribed instrument (one event per code per socket each).
+    rate: float = 2.0
+    #: Emission batching interval in seconds: every interval, all due steps are sent together.
+    emit_interval: float = 0.02
+    #: Seed of the price walk: the n-th step of an instrument is a function of (seed, instrument).
+    seed: int = 0
+    #: The universe listed by the simulator (any subscribed instrument still gets a walk).
+    instruments: tuple[tuple[int, int], ...] = DEFAULT_UNIVERSE
+    #: ``broadcastMode`` used when a socket URL omits it.
+    broadcast_mode: BroadcastMode = BroadcastMode.FULL
+    #: Engine.IO heartbeat (python-engineio defaults); real server values are unknown.
+    ping_interval: float = 25.0
+    ping_timeout: float = 20.0
+    #: HTTP status of a login refused by :meth:`Simulator.reject_logins`.
+    login_failure_status: int = 503
+
+    def __post_init__(self) -> None:
+        if not self.users:
+            raise ValueError("SimulatorConfig.users must hold at least one user")
+        if len({u.app_key for u in self.users}) != len(self.users):
+            raise ValueError("SimulatorConfig.users: app keys must be distinct")
+        if not self.prefix.startswith("/") or self.prefix.endswith("/"):
+            raise ValueError("SimulatorConfig.prefix must start with '/' and not end with '/'")
+        if self.rate < 0 or self.emit_interval <= 0:
+            raise ValueError("SimulatorConfig.rate must be >= 0 and emit_interval > 0")
+        if self.subscription_limit < 0 or self.token_ttl <= 0:
+            raise ValueError("SimulatorConfig.subscription_limit >= 0 and token_ttl > 0 required")
+        if self.ping_interval <= 0 or self.ping_timeout <= 0:
+            raise ValueError("SimulatorConfig.ping_interval and ping_timeout must be > 0")
+        if not 500 <= self.login_failure_status <= 599:
+            raise ValueError("SimulatorConfig.login_failure_status must be a 5xx status")
