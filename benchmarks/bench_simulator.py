@@ -23,7 +23,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jainam_fsm.simulator import Simulator, SimulatorConfig  # noqa: E402
+from jainam_fsm.simulator import Simulator, SimulatorConfig
 
 EVENT = "1501-json-full"
 
@@ -123,7 +123,8 @@ async def simulator_rate(warmup: float, seconds: float, instruments: int) -> tup
                 headers={"Authorization": token},
             )
             snapshot = json.loads((await sub.json())["result"]["listQuotes"][0])
-        url = f"{sim.root_url}/?token={token}&userID={user.user_id}&publishFormat=JSON&broadcastMode=Full"
+        query = f"token={token}&userID={user.user_id}&publishFormat=JSON&broadcastMode=Full"
+        url = f"{sim.root_url}/?{query}"
         proc = spawn_client(url, sim.socketio_path, warmup, seconds)
         rate = await collect(proc)
     return rate, json.dumps(snapshot, separators=(",", ":"))

@@ -85,6 +85,7 @@ class SimulatorConfig:
     #: ``broadcastMode`` used when a socket URL omits it.
     broadcast_mode: BroadcastMode = BroadcastMode.FULL
     #: Engine.IO heartbeat (python-engineio defaults); real server values are unknown.
+    #: python-engineio advertises ``pingInterval`` truncated to whole seconds, so use >= 1.
     ping_interval: float = 25.0
     ping_timeout: float = 20.0
     #: HTTP status of a login refused by :meth:`Simulator.reject_logins`.

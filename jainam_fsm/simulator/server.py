@@ -220,6 +220,7 @@ class Simulator:
         self._logins_refused_until = 0.0
         self._credentials_rejected = False
         self._rest_delay = 0.0
+        self._rest_in_flight = 0
         self._down = False
         # counters (plain ints: updated on the hot path)
         self._c: Counter[str] = Counter()
@@ -335,13 +336,16 @@ class Simulator:
         path = request.path
         if not path.startswith(self.config.prefix + "/") or path.startswith(self.socketio_path):
             return await handler(request)
-        if self._rest_delay > 0:
-            await asyncio.sleep(self._rest_delay)
+        self._rest_in_flight += 1
         try:
+            if self._rest_delay > 0:
+                await asyncio.sleep(self._rest_delay)
             return await handler(request)
         except _BadRequest as exc:
             self._c["bad_requests"] += 1
             return _bad_request(exc.errors)
+        finally:
+            self._rest_in_flight -= 1
 
     def _session_of(self, request: web.Request) -> Session | None:
         # Raw token, no "Bearer " prefix (notes §1); a "Bearer x" header is thus invalid.
@@ -871,6 +875,8 @@ class Simulator:
         out["logins_refused_now"] = time.monotonic() < self._logins_refused_until
         out["credentials_rejected"] = self._credentials_rejected
         out["rest_delay"] = self._rest_delay
+        out["rest_in_flight"] = self._rest_in_flight
+        out["universe"] = [list(i) for i in self.config.instruments]
         now = time.time()
         out["sessions"] = [
             {

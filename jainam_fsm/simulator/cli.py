@@ -1,0 +1,169 @@
+"""``jainam-fsm simulator``: run the XTS simulator until SIGINT/SIGTERM.
+
+Prints one JSON line first -- ``{"base_url", "root_url", "socketio_path", "app_key",
+"secret_key", "user_id", "control_url"}`` -- so a caller can read where it listens and which
+throwaway credentials it accepts. Those credentials are the simulator's own, made up per run
+(or set by flags); they open nothing but this simulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from typing import Any
+
+from jainam_fsm.simulator.config import SimulatorConfig, SimUser, throwaway_user
+from jainam_fsm.simulator.server import Simulator
+from jainam_fsm.xts.codes import BroadcastMode
+
+__all__ = ["add_subcommand", "build_config", "main", "run"]
+
+
+def _instrument(text: str) -> tuple[int, int]:
+    seg, sep, iid = text.partition(":")
+    if not sep:
+        seg, sep, iid = text.partition("_")
+    try:
+        return int(seg), int(iid)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected SEGMENT:ID, got {text!r}") from None
+
+
+def _mode(text: str) -> BroadcastMode:
+    for mode in BroadcastMode:
+        if mode.value.lower() == text.lower():
+            return mode
+    raise argparse.ArgumentTypeError("broadcast mode must be Full or Partial")
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the simulator options to ``parser``."""
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="TCP port; 0 = any free port")
+    parser.add_argument("--prefix", default="/apimarketdata", help="REST prefix")
+    parser.add_argument("--app-key", help="accepted app key (default: random)")
+    parser.add_argument("--secret-key", help="accepted secret key (default: random)")
+    parser.add_argument("--user-id", default="SIM001", help="client id returned by login")
+    parser.add_argument("--rate", type=float, default=2.0, help="ticks/s per instrument")
+    parser.add_argument(
+        "--instrument",
+        dest="instruments",
+        action="append",
+        type=_instrument,
+        metavar="SEG:ID",
+        help="instrument of the quoted universe (repeatable; any subscribed one walks too)",
+    )
+    parser.add_argument(
+        "--broadcast-mode", type=_mode, default=BroadcastMode.FULL, help="Full or Partial"
+    )
+    parser.add_argument("--subscription-limit", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0, help="price-walk seed")
+    parser.add_argument("--token-ttl", type=float, default=86400.0, help="token lifetime (s)")
+    parser.add_argument(
+        "--keep-subscriptions-on-login",
+        action="store_true",
+        help="a new login keeps the old session's subscriptions (default: cleared)",
+    )
+    parser.add_argument(
+        "--on-session-end",
+        choices=("logout", "silent"),
+        default="logout",
+        help="what old sockets get when their session ends",
+    )
+    parser.add_argument("--ping-interval", type=float, default=25.0)
+    parser.add_argument("--ping-timeout", type=float, default=20.0)
+    parser.add_argument("--log-level", default="WARNING", help="logging level (stderr)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``simulator`` on an ``argparse`` subparsers object; sets ``func(args) -> int``."""
+    parser = subparsers.add_parser(
+        "simulator",
+        help="run the XTS market-data simulator (a test tool)",
+        description="Run the XTS market-data simulator until SIGINT/SIGTERM. Prints one JSON "
+        "line with its URL and its own throwaway credentials.",
+    )
+    return configure_parser(parser)
+
+
+def build_config(args: argparse.Namespace) -> SimulatorConfig:
+    """The :class:`SimulatorConfig` described by parsed ``args``."""
+    user = throwaway_user(args.user_id)
+    user = SimUser(
+        app_key=args.app_key or user.app_key,
+        secret_key=args.secret_key or user.secret_key,
+        user_id=args.user_id,
+    )
+    kwargs: dict[str, Any] = {}
+    if args.instruments:
+        kwargs["instruments"] = tuple(args.instruments)
+    return SimulatorConfig(
+        host=args.host,
+        port=args.port,
+        prefix=args.prefix,
+        users=(user,),
+        token_ttl=args.token_ttl,
+        subscription_limit=args.subscription_limit,
+        keep_subscriptions_on_login=args.keep_subscriptions_on_login,
+        on_session_end=args.on_session_end,
+        rate=args.rate,
+        seed=args.seed,
+        broadcast_mode=args.broadcast_mode,
+        ping_interval=args.ping_interval,
+        ping_timeout=args.ping_timeout,
+        **kwargs,
+    )
+
+
+async def _serve(config: SimulatorConfig) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with Simulator(config) as sim:
+            user = sim.credentials
+            line = {
+                "base_url": sim.base_url,
+                "root_url": sim.root_url,
+                "socketio_path": sim.socketio_path,
+                "control_url": f"{sim.root_url}/_sim",
+                "app_key": user.app_key,
+                "secret_key": user.secret_key,
+                "user_id": user.user_id,
+            }
+            sys.stdout.write(json.dumps(line) + "\n")
+            sys.stdout.flush()
+            await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGINT/SIGTERM; 0 on a clean stop, 2 on a bad setting."""
+    logging.basicConfig(
+        level=str(args.log_level).upper(), format="%(asctime)s %(name)s %(message)s"
+    )
+    try:
+        config = build_config(args)
+    except ValueError as exc:
+        sys.stderr.write(f"jainam-fsm simulator: {exc}\n")
+        return 2
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(config))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m jainam_fsm.simulator``."""
+    parser = configure_parser(argparse.ArgumentParser(prog="python -m jainam_fsm.simulator"))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
