@@ -24,9 +24,9 @@ from jainam_fsm.store import (
     default_database_url,
 )
 from jainam_fsm.store.crypto import DEFAULT_SALT, KeySpec, TokenCipher, derive_key
-from tests.test_store_support import OTHER_PEPPER, PEPPER, SALT_HEX, db_url
+from tests.test_store_support import OTHER_PEPPER, PEPPER, SALT_HEX, db_url, pg_session_url
 
-__all__ = ["db_url"]
+__all__ = ["db_url", "pg_session_url"]
 
 FEED = "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjQxMDI0NDQ4MDB9.feed-token-plaintext-XYZ"
 AUTH = "interactive-auth-token-plaintext-ABC"

@@ -11,6 +11,7 @@ from jainam_fsm.store.db import (
     TokenStore,
     default_database_url,
 )
+from jainam_fsm.store.source import StoredTokenSource
 
 __all__ = [
     "DATABASE_URL_ENV",
@@ -19,6 +20,7 @@ __all__ = [
     "StoreLockTimeout",
     "StoreUnavailable",
     "StoredToken",
+    "StoredTokenSource",
     "TokenCipher",
     "TokenDecryptError",
     "TokenStore",

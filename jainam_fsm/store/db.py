@@ -141,11 +141,13 @@ class LockedUser:
             row.updated_at = datetime.now(UTC)
             self._session.flush()
 
-    def store_feed_token(self, token: FeedToken, *, broker: str | None = None) -> None:
-        """Write a fresh feed token (clears the stale and revoked flags)."""
+    def store_feed_token(self, token: FeedToken, *, broker: str | None = None) -> FeedToken:
+        """Write a fresh feed token (clears the stale and revoked flags); return it as stored
+        (the expiry at the database's microsecond precision, so later reads compare equal)."""
         self._store._upsert(self._session, self.user, broker=broker, auth_token=None,
                             feed_token=token.value, user_id=token.user_id,
                             expires_at=token.expires_at, revoke=False, set_expiry=True)
+        return FeedToken(token.value, token.user_id, _to_ts(_to_dt(token.expires_at)))
 
 
 class TokenStore:

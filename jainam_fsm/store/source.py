@@ -32,6 +32,7 @@ from jainam_fsm.store.db import (
     StoreUnavailable,
     TokenStore,
 )
+from jainam_fsm.transport.rest import jwt_issued_at
 
 if TYPE_CHECKING:
     from jainam_fsm.transport.rest import LoginResult
@@ -106,7 +107,9 @@ class StoredTokenSource:
         tok = rec.feed_token
         if tok is None or tok.expires_at is None:
             return 0.0
-        lifetime = tok.expires_at - rec.updated_at.timestamp()
+        # Lifetime from the JWT's own iat when it has one; else from when it was stored.
+        issued = jwt_issued_at(tok.value)
+        lifetime = tok.expires_at - (rec.updated_at.timestamp() if issued is None else issued)
         return max(0.0, min(self.refresh_margin, lifetime / 2))
 
     def _fresh(self, rec: StoredToken | None, now: float) -> bool:
@@ -169,7 +172,7 @@ class StoredTokenSource:
                 except (CredentialsRejected, TokenUnavailable) as exc:
                     failure = exc  # leave the block normally: the stale flag still commits
                 else:
-                    locked.store_feed_token(new_token, broker=self._broker)
+                    new_token = locked.store_feed_token(new_token, broker=self._broker)
                 login_s = time.monotonic() - t_login
         except StoreUnavailable as exc:
             op = "lock" if isinstance(exc, StoreLockTimeout) else "write"

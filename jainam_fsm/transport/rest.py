@@ -41,7 +41,14 @@ from jainam_fsm.errors import (
     TransportFailure,
 )
 
-__all__ = ["LoginResult", "SubscribeResult", "XtsRestClient", "jwt_expiry"]
+__all__ = [
+    "LoginResult",
+    "SubscribeResult",
+    "XtsRestClient",
+    "jwt_claims",
+    "jwt_expiry",
+    "jwt_issued_at",
+]
 
 log = logging.getLogger("jainam_fsm.transport.rest")
 
@@ -71,9 +78,9 @@ class SubscribeResult:
     remaining: int | None
 
 
-def jwt_expiry(token: str) -> float | None:
-    """The ``exp`` claim of a JWT, decoded WITHOUT verifying the signature (we only need to
-    know when to refresh; the server is the judge of validity). ``None`` if absent/garbled."""
+def jwt_claims(token: str) -> dict[str, Any] | None:
+    """The payload of a JWT, decoded WITHOUT verifying the signature (we only read timing
+    claims to know when to refresh; the server is the judge of validity). ``None`` if garbled."""
     parts = token.split(".")
     if len(parts) != 3:
         return None
@@ -82,10 +89,25 @@ def jwt_expiry(token: str) -> float | None:
         claims = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
     except (ValueError, binascii.Error, UnicodeError):
         return None
-    exp = claims.get("exp") if isinstance(claims, dict) else None
-    if isinstance(exp, bool) or not isinstance(exp, int | float):
+    return claims if isinstance(claims, dict) else None
+
+
+def _numeric_claim(token: str, name: str) -> float | None:
+    claims = jwt_claims(token)
+    value = claims.get(name) if claims else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(exp)
+    return float(value)
+
+
+def jwt_expiry(token: str) -> float | None:
+    """The ``exp`` claim (unix seconds) of a JWT, unverified; ``None`` if absent or garbled."""
+    return _numeric_claim(token, "exp")
+
+
+def jwt_issued_at(token: str) -> float | None:
+    """The ``iat`` claim (unix seconds) of a JWT, unverified; ``None`` if absent or garbled."""
+    return _numeric_claim(token, "iat")
 
 
 class _Answer:
