@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
+import socketio
 
 from jainam_fsm.simulator import MALFORMED_KINDS, Simulator
 from tests.conftest import XtsProbe, eventually
@@ -259,3 +260,25 @@ async def test_silent_client_is_dropped_on_ping_timeout(simulator_factory: SimFa
                 timeout=5,
                 what="ping timeout",
             )
+
+
+async def test_sever_cuts_long_polling_sessions_too(xts: XtsProbe) -> None:
+    """NODE clients start on long-polling; a cut must reach them as a transport error too."""
+    token = await xts.login()
+    await xts.subscribe(token, 1501, (1, 22))
+    client = socketio.AsyncClient(reconnection=False)
+    ticks: list[str] = []
+    reasons: list[str] = []
+    client.on("1501-json-full", ticks.append)
+    client.on("disconnect", lambda reason=None: reasons.append(str(reason)))
+    await client.connect(
+        xts.socket_url(token), transports=["polling"], socketio_path=xts.sim.socketio_path
+    )
+    try:
+        await eventually(lambda: len(ticks) >= 2, what="ticks over polling")
+        assert client.transport() == "polling"
+        await xts.sim.sever()
+        await eventually(lambda: reasons, what="disconnect")
+        assert reasons == ["transport error"]
+    finally:
+        await client.shutdown()

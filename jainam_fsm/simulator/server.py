@@ -300,7 +300,7 @@ class Simulator:
             with contextlib.suppress(Exception):
                 await self._sio.disconnect(sid)
         await self._sio.shutdown()
-        self._abort_connections()
+        await self._abort_connections()
         await self._runner.cleanup()
         self._runner = None
         self._site = None
@@ -709,8 +709,17 @@ class Simulator:
 
     # -- faults ------------------------------------------------------------------------------
 
-    def _abort_connections(self, exclude: object = None) -> int:
-        """Abort every TCP connection (no close frame, no FIN handshake): a transport error."""
+    async def _abort_connections(self, exclude: object = None) -> int:
+        """Abort every TCP connection (no close frame, no FIN handshake): a transport error.
+
+        Long-polling Engine.IO sessions outlive any one TCP connection, so they are also
+        dropped server-side without a CLOSE packet: their next poll fails, as after a real cut.
+        """
+        eio = self._sio.eio
+        for sock in list(eio.sockets.values()):
+            if not sock.upgraded and not sock.closed:
+                await sock.close(wait=False, abort=True, reason=eio.reason.TRANSPORT_ERROR)
+                sock.queue.put_nowait(None)  # releases a pending long-poll request
         runner = self._runner
         if runner is None or runner.server is None:
             return 0
@@ -729,7 +738,7 @@ class Simulator:
         ``exclude`` is a transport to spare (the control request's own connection).
         """
         self._c["severs"] += 1
-        n = self._abort_connections(exclude)
+        n = await self._abort_connections(exclude)
         log.info("fault: severed %d connections", n)
         return n
 
@@ -770,7 +779,7 @@ class Simulator:
             if self._site is not None:
                 await self._site.stop()
                 self._site = None
-            self._abort_connections(exclude)
+            await self._abort_connections(exclude)
         if seconds is not None:
             loop = asyncio.get_running_loop()
             self._up_handle = loop.call_later(seconds, lambda: self._spawn(self.come_up()))
@@ -845,7 +854,7 @@ class Simulator:
         """
         self._c["restarts"] += 1
         self._book.forget_all()
-        self._abort_connections(exclude)
+        await self._abort_connections(exclude)
         self._stalled_until = None
         log.info("fault: restart (all sessions forgotten)")
 
