@@ -299,3 +299,18 @@ async def test_every_streamed_code_streams(xts: XtsProbe, code: int) -> None:
     data = json.loads(ticks[0])
     assert data["MessageCode"] == code
     assert data["ExchangeInstrumentID"] == 26000
+
+
+@pytest.mark.parametrize("payload", ['{"MessageCode":1501,"x":"a\\"b"}', "t:1_22,ltp:1.5", "\x00é"])
+def test_data_packet_matches_python_socketio_encoding(payload: str) -> None:
+    from engineio import packet as eio_packet
+    from socketio import packet as sio_packet
+
+    from jainam_fsm.simulator.server import _data_packet
+
+    ours = _data_packet("1501-json-full", payload)
+    theirs = sio_packet.Packet(
+        sio_packet.EVENT, namespace="/", data=["1501-json-full", payload]
+    ).encode()
+    assert ours.packet_type == eio_packet.MESSAGE
+    assert ours.encode() == eio_packet.Packet(eio_packet.MESSAGE, theirs).encode()

@@ -7,16 +7,16 @@ timestamps come from the wall clock.
 
 from __future__ import annotations
 
+import functools
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from jainam_fsm.xts.codes import MessageCode
 from jainam_fsm.xts.ticks import DepthLevel, Tick
+from jainam_fsm.xts.timeconv import IST
 
 __all__ = ["IST", "STREAMED_CODES", "InstrumentWalk", "Market"]
 
-#: India time: XTS exchange times are IST wall-clock values (notes §4 "Timestamps").
-IST = timezone(timedelta(hours=5, minutes=30), "IST")
 
 #: Codes that carry a per-instrument stream. 1105 (property change) and 1507 (market status)
 #: are accepted for subscription but have no periodic stream.
@@ -34,6 +34,12 @@ STREAMED_CODES: frozenset[int] = frozenset(
 _TICKS_PER_RUPEE = 20  # NSE tick size 0.05: prices are kept as integer ticks, never drift
 _DEPTH_LEVELS = 5
 _LOT_CHOICES = (1, 1, 2, 5, 10, 15, 25, 50, 75, 100)
+
+
+@functools.lru_cache(maxsize=4)
+def _wall_clock(second: int) -> datetime:
+    # Every tick of a batch shares the second: build the datetime once, not per tick.
+    return datetime.fromtimestamp(second, IST)
 
 
 def _price(ticks: int) -> float:
@@ -143,7 +149,7 @@ class InstrumentWalk:
 
     def tick(self, code: int) -> Tick:
         """The current state as the ``code`` message (1501, 1502, 1504, 1505, 1510, 1512)."""
-        when = datetime.fromtimestamp(self.now, IST).replace(microsecond=0)
+        when = _wall_clock(int(self.now))
         ltp = _price(self.ltp_ticks)
         close = _price(self.close_ticks)
         pct = round((ltp - close) / close * 100, 2) if close else 0.0
