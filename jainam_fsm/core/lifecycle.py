@@ -90,6 +90,9 @@ class Lifecycle:
         self._refreshed = False
         #: What we know the server has subscribed for our session.
         self._server: set[SubKey] = set()
+        #: What an earlier session may still have (a new login may keep subscriptions):
+        #: unsubscribed when no longer desired, since we cannot tell.
+        self._maybe_server: set[SubKey] = set()
         #: Keys the server refused (e.g. limit); not asked again until the next session.
         self._refused: set[SubKey] = set()
         self._ready = False
@@ -188,6 +191,7 @@ class Lifecycle:
             self._rejected_token = None
         if self._token is None or token.value != self._token.value:
             # A new market-data session: what the server has is unknown now.
+            self._maybe_server |= self._server
             self._server.clear()
             self._refused.clear()
             if self._token is not None:
@@ -266,6 +270,7 @@ class Lifecycle:
         self._close_transport()
         self.registry.clear()
         self._server.clear()
+        self._maybe_server.clear()
         self._refused.clear()
         self._token = None
         self._rejected_token = None
@@ -283,13 +288,15 @@ class Lifecycle:
         for _ in range(_MAX_REPLAY_ROUNDS):
             version = self.registry.version
             desired = self.registry.keys() - self._refused
-            plan = reconcile(self._server, desired, self.batch)
+            plan = reconcile(self._server | (self._maybe_server - desired), desired, self.batch)
             try:
                 # Unsubscribe first: it frees server-side slots for the new ones.
                 for req in plan.unsubscribe:
                     requests += 1
                     self._transport.unsubscribe(req.code, req.instruments)
-                    self._server.difference_update((s, i, req.code) for s, i in req.instruments)
+                    gone = {(s, i, req.code) for s, i in req.instruments}
+                    self._server -= gone
+                    self._maybe_server -= gone
                     unsubscribed += len(req.instruments)
                 for req in plan.subscribe:
                     keys = [(s, i, req.code) for s, i in req.instruments]
@@ -325,6 +332,7 @@ class Lifecycle:
                 return False
             if self.registry.version == version:
                 break
+        self._maybe_server.clear()
         first = not self._ready
         self._ready = True
         if first:

@@ -122,9 +122,9 @@ class FakeTokenSource:
         self.calls: list[FeedToken | None] = []
 
     def get_token(self, *, stale: FeedToken | None = None) -> FeedToken:
-        self.calls.append(stale)
         if self.broker.store_down:
             raise TokenUnavailable("database unreachable")
+        self.calls.append(stale)
         if stale is not None:
             self.refreshes += 1
         if self.stored is None or (stale is not None and stale.value == self.stored.value):

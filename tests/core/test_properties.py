@@ -39,6 +39,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.opens_when_exhausted: int | None = None
         self.refreshes_seen = 0
         self.rejections = 0
+        self.alerts_seen = 0
         self.logins_at_exhaustion = 0
 
     def _count(self, event: object) -> None:
@@ -53,7 +54,15 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.lc.sync()
 
     @rule(seg=segments, iid=instruments, code=codes, who=consumers)
-    def unsubscribe(self, seg: int, iid: int, code: int, who: str) -> None:
+    def unsubscribe_unknown(self, seg: int, iid: int, code: int, who: str) -> None:
+        self.lc.registry.remove(seg, iid, code, who)
+        self.lc.sync()
+
+    @precondition(lambda self: bool(self.lc.registry.keys()))
+    @rule(data=st.data())
+    def unsubscribe(self, data: st.DataObject) -> None:
+        seg, iid, code = data.draw(st.sampled_from(sorted(self.lc.registry.keys())))
+        who = data.draw(consumers)
         self.lc.registry.remove(seg, iid, code, who)
         self.lc.sync()
 
@@ -147,8 +156,10 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     @invariant()
     def exhausted_makes_no_attempt(self) -> None:
+        alerts = len(self.rig.telemetry.named("lifecycle.exhausted"))
         if self.lc.current is State.EXHAUSTED:
-            if self.opens_when_exhausted is None:
+            if self.opens_when_exhausted is None or alerts != self.alerts_seen:
+                self.alerts_seen = alerts
                 self.opens_when_exhausted = self.rig.broker.opens
             assert self.rig.broker.opens == self.opens_when_exhausted
             assert not self.rig.transport.connected
