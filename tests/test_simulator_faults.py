@@ -68,7 +68,8 @@ async def test_stall_keeps_pings_but_sends_no_data(simulator_factory: SimFactory
         emitted = sim.stats()["events_emitted"]
         start = time.monotonic()
         assert sim.stats()["stalled"]
-        await asyncio.sleep(0.2)  # let frames already on the wire arrive
+        # everything sent before the stall arrives, then nothing more
+        await eventually(lambda: len(rec.of("1501-json-full")) == emitted, what="in-flight")
         received = len(rec.events)
         await eventually(lambda: not sim.stats()["stalled"], timeout=5, what="stall end")
         assert time.monotonic() - start >= 2.4
