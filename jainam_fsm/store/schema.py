@@ -10,6 +10,7 @@ starting on an empty database create the schema exactly once.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from sqlalchemy import Connection
 from jainam_fsm.store.models import VERSION_TABLE, Base
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Alembic's `context`/`op` are module-level proxies: one migration at a time per process.
+_PROCESS_LOCK = threading.Lock()
 
 
 def script_directory() -> ScriptDirectory:
@@ -53,7 +56,8 @@ def upgrade(conn: Connection) -> None:
     def _steps(rev: Any, _context: Any) -> Any:
         return script._upgrade_revs("head", rev)
 
-    with EnvironmentContext(cfg, script, fn=_steps, destination_rev="head") as env:
+    with _PROCESS_LOCK, EnvironmentContext(cfg, script, fn=_steps,
+                                           destination_rev="head") as env:
         env.configure(connection=conn, target_metadata=Base.metadata,
                       version_table=VERSION_TABLE, transactional_ddl=True)
         env.run_migrations()
