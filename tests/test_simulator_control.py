@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 import socketio
 
-from jainam_fsm.simulator import Simulator, SimulatorConfig, SimulatorThread
+from jainam_fsm.simulator import Simulator, SimulatorConfig, SimulatorThread, SimUser
 from jainam_fsm.simulator.cli import add_subcommand, build_config
 from tests.conftest import XtsProbe, eventually
 
@@ -381,3 +381,48 @@ async def test_cli_style_config_drives_a_real_simulator() -> None:
             "POST", "/auth/login", data={"appKey": "k", "secretKey": "s"}
         )
         assert status == 200
+
+
+# -- configuration and lifecycle ---------------------------------------------------------------
+
+_SAME = SimUser("same-key", "s1", "U1")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"users": ()},
+        {"users": (_SAME, _SAME)},
+        {"prefix": "apimarketdata"},
+        {"prefix": "/apimarketdata/"},
+        {"rate": -1},
+        {"emit_interval": 0},
+        {"subscription_limit": -1},
+        {"token_ttl": 0},
+        {"ping_interval": 0},
+        {"on_session_end": "loud"},
+        {"login_failure_status": 404},
+    ],
+)
+def test_config_rejects_bad_values(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        SimulatorConfig(**kwargs)
+
+
+def test_secret_stays_out_of_reprs() -> None:
+    config = SimulatorConfig(users=(SimUser("key", "very-secret-value", "U1"),))
+    assert "very-secret-value" not in repr(config)
+    assert "very-secret-value" not in repr(config.users[0])
+
+
+async def test_simulator_starts_once_and_stops_idempotently() -> None:
+    sim = Simulator(SimulatorConfig())
+    await sim.start()
+    with pytest.raises(RuntimeError):
+        await sim.start()
+    port = sim.port
+    await sim.stop()
+    await sim.stop()
+    assert not _port_open(port)
+    with pytest.raises(RuntimeError):
+        await sim.start()

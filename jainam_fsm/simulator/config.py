@@ -104,5 +104,7 @@ class SimulatorConfig:
             raise ValueError("SimulatorConfig.subscription_limit >= 0 and token_ttl > 0 required")
         if self.ping_interval <= 0 or self.ping_timeout <= 0:
             raise ValueError("SimulatorConfig.ping_interval and ping_timeout must be > 0")
+        if self.on_session_end not in ("logout", "silent"):
+            raise ValueError("SimulatorConfig.on_session_end must be 'logout' or 'silent'")
         if not 500 <= self.login_failure_status <= 599:
             raise ValueError("SimulatorConfig.login_failure_status must be a 5xx status")

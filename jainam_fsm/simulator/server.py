@@ -211,6 +211,7 @@ class Simulator:
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._port: int | None = None
+        self._stopped = False
         self._conns: dict[str, _Conn] = {}
         self._emit_task: asyncio.Task[None] | None = None
         self._up_handle: asyncio.TimerHandle | None = None
@@ -265,8 +266,8 @@ class Simulator:
 
     async def start(self) -> None:
         """Bind and serve; returns once listening."""
-        if self._runner is not None:
-            raise RuntimeError("simulator already started")
+        if self._runner is not None or self._stopped:
+            raise RuntimeError("a Simulator starts once; make a new one")
         self._runner = web.AppRunner(
             self._app,
             handle_signals=False,
@@ -304,6 +305,7 @@ class Simulator:
         await self._runner.cleanup()
         self._runner = None
         self._site = None
+        self._stopped = True
         log.info("simulator stopped")
 
     async def __aenter__(self) -> Simulator:
