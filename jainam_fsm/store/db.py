@@ -456,6 +456,11 @@ class TokenStore:
                 select(AuthRecord).where(AuthRecord.name == user)).scalar_one_or_none()
             return None if row is None else self._decode(row)
 
+    def list_users(self) -> list[str]:
+        """Every user with a row (revoked included), sorted."""
+        with self._read_session("list users") as session:
+            return sorted(session.execute(select(AuthRecord.name)).scalars())
+
     def get_feed_token(self, user: str, *, now: float | None = None) -> str | None:
         """The stored feed token if usable (present, not revoked, not stale, not expired)."""
         rec = self.get_record(user)
@@ -519,11 +524,8 @@ class TokenStore:
         Run with the new pepper in ``JAINAM_TOKEN_PEPPER`` and the old one in
         ``JAINAM_TOKEN_PEPPER_PREVIOUS`` (see docs/tokens.md).
         """
-        self._ensure_schema()
         count = 0
-        with self._read_session("list users") as session:
-            users = list(session.execute(select(AuthRecord.name)).scalars())
-        for user in users:
+        for user in self.list_users():
             with self.locked(user) as locked:
                 row = locked._row()
                 if row is None:

@@ -1,0 +1,121 @@
+"""``jainam-fsm tokens``: inspect and maintain the token store from the shell.
+
+Never prints a token, a ciphertext, the pepper or a database password: rows show a
+fingerprint (first 10 hex digits of the token's SHA-256) instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from jainam_fsm.errors import ConfigError, TokenUnavailable
+from jainam_fsm.store.crypto import TokenDecryptError
+from jainam_fsm.store.db import TokenStore
+
+__all__ = ["add_subcommand", "run"]
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+def _row(store: TokenStore, user: str, now: float) -> dict[str, Any]:
+    try:
+        rec = store.get_record(user)
+    except TokenDecryptError:
+        return {"user": user, "error": "cannot decrypt with the configured key"}
+    if rec is None:
+        return {"user": user, "error": "no such user"}
+    tok = rec.feed_token
+    exp = tok.expires_at if tok else None
+    return {
+        "user": rec.user, "broker": rec.broker, "broker_user_id": rec.broker_user_id,
+        "revoked": rec.revoked, "stale": rec.stale, "usable": rec.usable(now),
+        "feed_token": tok.fingerprint if tok else None,
+        "auth_token": "present" if rec.auth_token else None,
+        "expires_at": _iso(exp), "expires_in": None if exp is None else round(exp - now),
+        "updated_at": rec.updated_at.isoformat(timespec="seconds"),
+    }
+
+
+def _status(store: TokenStore, args: argparse.Namespace) -> int:
+    now = time.time()
+    rows = [_row(store, u, now) for u in (args.user or store.list_users())]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, sort_keys=True))
+    elif not rows:
+        print(f"no tokens stored in {store.url.render_as_string(hide_password=True)}")
+    else:
+        for row in rows:
+            print("  ".join(f"{k}={v}" for k, v in row.items()))
+    return 1 if any("error" in r for r in rows) else 0
+
+
+def _revoke(store: TokenStore, args: argparse.Namespace) -> int:
+    changed = store.revoke(args.user)
+    print(f"{args.user}: {'revoked' if changed else 'nothing to revoke'}")
+    return 0
+
+
+def _rotate(store: TokenStore, args: argparse.Namespace) -> int:
+    print(f"re-encrypted {store.rotate_key()} row(s) with the current key")
+    return 0
+
+
+def _migrate(store: TokenStore, args: argparse.Namespace) -> int:
+    store.ensure_schema()
+    print(f"schema at revision {store.schema_revision()}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one ``tokens`` action; errors go to stderr as one line (exit 2 config, 1 database)."""
+    try:
+        store = TokenStore(args.database_url)
+    except ConfigError as exc:
+        print(f"jainam-fsm tokens: {exc}", file=sys.stderr)
+        return 2
+    try:
+        code: int = args.action(store, args)
+        return code
+    except ConfigError as exc:  # includes a wrong key
+        print(f"jainam-fsm tokens: {exc}", file=sys.stderr)
+        return 2
+    except TokenUnavailable as exc:
+        print(f"jainam-fsm tokens: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+
+
+def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``tokens`` on an ``argparse`` subparsers object; sets ``func(args) -> int``."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "tokens", help="inspect and maintain the feed-token store",
+        description="Inspect and maintain the feed-token store. Configuration comes from "
+        "JAINAM_DATABASE_URL, JAINAM_TOKEN_PEPPER, JAINAM_TOKEN_SALT (and "
+        "JAINAM_TOKEN_PEPPER_PREVIOUS / JAINAM_TOKEN_SALT_PREVIOUS while rotating the key).")
+    parser.add_argument("--database-url", default=None,
+                        help="overrides JAINAM_DATABASE_URL")
+    actions = parser.add_subparsers(dest="tokens_action", required=True)
+    status = actions.add_parser("status", help="list stored tokens (fingerprints only)")
+    status.add_argument("user", nargs="*", help="only these users")
+    status.add_argument("--json", action="store_true", help="one JSON object per line")
+    status.set_defaults(action=_status)
+    revoke = actions.add_parser("revoke", help="soft-revoke a user's tokens")
+    revoke.add_argument("user")
+    revoke.set_defaults(action=_revoke)
+    rotate = actions.add_parser(
+        "rotate-key", help="re-encrypt every row under JAINAM_TOKEN_PEPPER "
+        "(old key in JAINAM_TOKEN_PEPPER_PREVIOUS)")
+    rotate.set_defaults(action=_rotate)
+    migrate = actions.add_parser("migrate", help="create or upgrade the schema now")
+    migrate.set_defaults(action=_migrate)
+    parser.set_defaults(func=run)
+    return parser
