@@ -175,6 +175,8 @@ class Lifecycle:
         stale = self._rejected_token
         if event.event.name == Trigger.TOKEN_REJECTED:
             self._refreshed = True
+            if stale is None:  # rejected outside a port call (socket `error`/`logout` event)
+                stale = self._token
         try:
             token = self._tokens.get_token(stale=stale)
         except CredentialsRejected:

@@ -1,0 +1,409 @@
+"""The streaming adapter: the lifecycle machine driving a real XTS connection.
+
+Threads (all started by :meth:`StreamingAdapter.connect`, all joined by
+:meth:`StreamingAdapter.shutdown`):
+
+* ``jainam-supervisor`` owns the machine; every lifecycle action runs there, in order.
+* ``jainam-io`` runs the asyncio loop: the Socket.IO client, REST calls, tick decoding.
+* ``jainam-delivery`` calls your tick callback, in arrival order, from a bounded queue.
+
+Ticks never go through the machine: I/O thread -> decoder -> registry filter -> queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
+
+from jainam_fsm.core.lifecycle import Lifecycle
+from jainam_fsm.core.machine import State, Trigger
+from jainam_fsm.core.ports import FeedToken, TelemetrySink, TokenSource
+from jainam_fsm.core.registry import DEFAULT_CONSUMER, SubscriptionRegistry
+from jainam_fsm.errors import JainamError
+from jainam_fsm.streaming.config import AdapterConfig
+from jainam_fsm.streaming.delivery import Delivery
+from jainam_fsm.streaming.ioloop import IoThread
+from jainam_fsm.streaming.supervisor import Supervisor
+from jainam_fsm.streaming.transport import XtsTransport
+from jainam_fsm.telemetry import REDACTOR, LoggingTelemetry
+from jainam_fsm.transport.rest import LoginResult, XtsRestClient
+from jainam_fsm.xts.decode import XtsDecoder
+from jainam_fsm.xts.ticks import MarketStatus, Tick
+
+log = logging.getLogger("jainam_fsm.streaming")
+
+TickCallback = Callable[[Tick], None]
+StatusCallback = Callable[[MarketStatus], None]
+TokenSourceFactory = Callable[[Callable[[], LoginResult], TelemetrySink], TokenSource]
+
+
+class AdapterShutDown(JainamError):
+    """The adapter was shut down; create a new one to stream again."""
+
+
+class StreamingAdapter:
+    """A resilient XTS market-data stream. Every public method is thread-safe.
+
+    :param config: connection settings (:class:`AdapterConfig`, or ``AdapterConfig.from_env()``).
+    :param on_tick: called with each :class:`~jainam_fsm.xts.ticks.Tick`, in order, on the
+        delivery thread. It may call any method of the adapter, including ``shutdown``.
+    :param token_source: where feed tokens come from. Default: the SQLAlchemy token store
+        (``JAINAM_DATABASE_URL``, ``JAINAM_TOKEN_PEPPER``), so a stored token is reused.
+    :param on_exhausted: called with the reason when reconnecting gives up.
+    :param telemetry: the structured event sink (default: stdlib logging under ``jainam_fsm``).
+    """
+
+    def __init__(
+        self,
+        config: AdapterConfig,
+        on_tick: TickCallback | None = None,
+        *,
+        token_source: TokenSource | TokenSourceFactory | None = None,
+        on_exhausted: Callable[[str], None] | None = None,
+        on_status: StatusCallback | None = None,
+        telemetry: TelemetrySink | None = None,
+    ) -> None:
+        self.config = config
+        REDACTOR.add(config.secret_key)
+        self._on_tick = on_tick
+        self._on_status = on_status
+        self._on_exhausted_hook = on_exhausted
+        self.telemetry: TelemetrySink = telemetry or LoggingTelemetry()
+        self.registry = SubscriptionRegistry()
+        self._token_source_arg = token_source
+        self._lock = threading.Lock()  # guards start/stop of the threads only
+        self._started = False
+        self._closed = False
+        self._shutdown_done = threading.Event()
+        self._counts: Counter[str] = Counter()
+        self._io = IoThread()
+        self._supervisor = Supervisor(
+            tick=min(1.0, config.stall_timeout / 4), on_tick=self._watchdog
+        )
+        self._delivery: Delivery[Tick | MarketStatus] = Delivery(
+            self._dispatch, capacity=config.queue_size
+        )
+        self._decoder = XtsDecoder()
+        self._rest = XtsRestClient(
+            config.base_url, prefix=config.prefix, timeout=config.request_timeout
+        )
+        self._transport = XtsTransport(
+            config,
+            io=self._io,
+            rest=self._rest,
+            on_data=self._on_data,
+            on_link=self._on_link,
+            on_snapshot=self._on_snapshot,
+        )
+        self._tokens: TokenSource | None = None
+        self._lifecycle: Lifecycle | None = None
+        self._store: Any = None
+
+    # ------------------------------------------------------------------ public API
+
+    def connect(self) -> None:
+        """Start streaming (from ``idle``) or revive (from ``exhausted``). Returns at once."""
+        with self._lock:
+            if self._closed:
+                raise AdapterShutDown("this adapter was shut down; create a new one")
+            if not self._started:
+                self._start_threads()
+        self._supervisor.post(self._connect_action)
+
+    def subscribe(
+        self,
+        exchange_segment: int,
+        instrument_id: int,
+        code: int = 1501,
+        consumer: Hashable = DEFAULT_CONSUMER,
+    ) -> bool:
+        """Want ticks of ``code`` for an instrument. Applied at once if connected, else on
+        connect. Returns True if the subscription is new (no other consumer had it)."""
+        self._check_open()
+        new = self.registry.add(int(exchange_segment), int(instrument_id), int(code), consumer)
+        if new:
+            self._post_sync()
+        return new
+
+    def unsubscribe(
+        self,
+        exchange_segment: int,
+        instrument_id: int,
+        code: int = 1501,
+        consumer: Hashable = DEFAULT_CONSUMER,
+    ) -> bool:
+        """Drop one consumer's want. The feed stays up; the server is told only when no
+        consumer wants the instrument any more (returns True then)."""
+        gone = self.registry.remove(int(exchange_segment), int(instrument_id), int(code), consumer)
+        if gone:
+            self._post_sync()
+        return gone
+
+    def state(self) -> State:
+        """The current lifecycle state."""
+        lc = self._lifecycle
+        if lc is None:
+            return State.SHUT_DOWN if self._closed else State.IDLE
+        return lc.current
+
+    def stats(self) -> dict[str, Any]:
+        """Counters: ticks received/delivered/dropped/filtered, decode errors, reconnects..."""
+        lc = self._lifecycle
+        out: dict[str, Any] = dict(self._counts)
+        out.update(
+            state=self.state().value,
+            attempt=lc.backoff.attempt if lc else 0,
+            ready=bool(lc and lc.ready),
+            subscriptions=len(self.registry),
+            server_subscriptions=len(lc.server_subscriptions) if lc else 0,
+            refused_subscriptions=len(lc.refused_subscriptions) if lc else 0,
+            ticks_delivered=self._delivery.delivered,
+            ticks_dropped=self._delivery.dropped,
+            queue_depth=self._delivery.depth(),
+            queue_high_water=self._delivery.high_water,
+            callback_errors=self._delivery.callback_errors,
+            decode_errors=dict(self._decoder.stats),
+            socket_connects=self._transport.connects,
+            socket_disconnects=self._transport.disconnects,
+            seconds_since_message=round(time.monotonic() - self._transport.last_message, 3),
+            exhausted_reason=lc.exhausted_reason if lc else None,
+        )
+        return out
+
+    def wait_ready(self, timeout: float = 10.0) -> bool:
+        """Block until connected with every subscription reconciled (or ``timeout``)."""
+
+        def done() -> bool:
+            lc = self._lifecycle
+            return bool(
+                lc is not None
+                and lc.ready
+                and self._supervisor.idle()
+                and self._synced_version == self.registry.version
+            )
+
+        return self._supervisor.wait_until(done, timeout)
+
+    def wait_state(self, state: State | str, timeout: float = 10.0) -> bool:
+        """Block until the machine is in ``state`` (or ``timeout``)."""
+        return self._supervisor.wait_until(lambda: self.state() == State(state), timeout)
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop everything: socket and HTTP session closed, threads joined, registry cleared.
+
+        Idempotent; works from any state and any thread (also from a tick callback);
+        returns at once during a backoff wait.
+        """
+        with self._lock:
+            if self._closed:
+                first = False
+            else:
+                first = True
+                self._closed = True
+        if not first:
+            if not self._supervisor.on_thread():
+                self._shutdown_done.wait(timeout)
+            return
+        if not self._started:
+            self.registry.clear()
+            self._shutdown_done.set()
+            return
+        self._io.abort_all()  # a port call in flight must not delay us
+        self._supervisor.post(self._shutdown_action)
+        if self._supervisor.on_thread() or (self._delivery.thread is threading.current_thread()):
+            # Called from our own thread: finish in a helper thread, do not join ourselves.
+            threading.Thread(target=self._finish_shutdown, args=(timeout,), daemon=True).start()
+            return
+        self._finish_shutdown(timeout)
+
+    def __enter__(self) -> StreamingAdapter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    def __repr__(self) -> str:
+        return f"StreamingAdapter(base_url={self.config.base_url!r}, state={self.state().value!r})"
+
+    # ------------------------------------------------------------------ internals
+
+    _synced_version = -1
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise AdapterShutDown("this adapter was shut down; create a new one")
+
+    def _start_threads(self) -> None:
+        self._tokens = self._make_token_source()
+        self._lifecycle = Lifecycle(
+            registry=self.registry,
+            tokens=self._tokens,
+            transport=self._transport,
+            clock=self._supervisor,
+            telemetry=self.telemetry,
+            policy=self.config.backoff,
+            batch=self.config.batch,
+            on_exhausted=self._exhausted,
+        )
+        self._io.start()
+        self._delivery.start()
+        self._supervisor.start()
+        self._started = True
+
+    def _make_token_source(self) -> TokenSource:
+        arg = self._token_source_arg
+        if arg is not None and hasattr(arg, "get_token"):
+            return arg
+        if arg is not None:
+            return arg(self._login, self.telemetry)
+        from jainam_fsm.store import StoredTokenSource, TokenStore
+
+        self._store = TokenStore.from_env()
+        return StoredTokenSource(
+            self._store,
+            self.config.user,
+            self._login,
+            self.telemetry,
+            refresh_margin=self.config.refresh_margin,
+        )
+
+    def _login(self) -> LoginResult:
+        """Blocking login on the I/O loop (the token source calls it under its lock)."""
+        result = self._io.run(
+            self._rest.login(
+                self.config.app_key, self.config.secret_key, source=self.config.source
+            ),
+            timeout=self.config.request_timeout + 1,
+        )
+        REDACTOR.add(result.token.value)
+        self._counts["logins"] += 1
+        return result
+
+    def _connect_action(self) -> None:
+        lc = self._lifecycle
+        if lc is None or self._closed:
+            return
+        if lc.current is State.IDLE:
+            lc.fire(Trigger.START)
+        elif lc.current is State.EXHAUSTED:
+            lc.fire(Trigger.REVIVE, reason="connect() called")
+        self._after_action()
+
+    def _post_sync(self) -> None:
+        if self._started and not self._closed:
+            self._supervisor.post(self._sync_action)
+
+    def _sync_action(self) -> None:
+        lc = self._lifecycle
+        if lc is not None and lc.current is State.CONNECTED:
+            lc.sync()
+        self._after_action()
+
+    def _after_action(self) -> None:
+        lc = self._lifecycle
+        if lc is not None and lc.ready:
+            self._synced_version = self.registry.version
+
+    def _on_link(self, gen: int, kind: str, detail: str) -> None:
+        """From the I/O thread: the socket went away or the server rejected the token."""
+
+        def action() -> None:
+            lc = self._lifecycle
+            if lc is None or gen != self._transport.generation or self._closed:
+                return  # an older socket, or shutting down
+            self._counts[f"link_{kind}"] += 1
+            if kind == "token_rejected":
+                lc.fire(Trigger.TOKEN_REJECTED, reason=detail)
+            else:
+                lc.fire(Trigger.CONNECTION_LOST, reason=detail)
+            self._after_action()
+
+        self._supervisor.post(action)
+
+    def _watchdog(self) -> None:
+        lc = self._lifecycle
+        if lc is None or not lc.ready or not len(self.registry):
+            return
+        silent = time.monotonic() - self._transport.last_message
+        if silent > self.config.stall_timeout:
+            self._counts["stalls"] += 1
+            self.telemetry.emit(
+                "connection.stalled",
+                logging.WARNING,
+                {"silent_seconds": round(silent, 3), "stall_timeout": self.config.stall_timeout},
+            )
+            lc.fire(Trigger.CONNECTION_LOST, reason="stall")
+            self._after_action()
+
+    def _on_data(self, event: str, data: object) -> None:
+        """I/O thread, per message: decode, filter, hand off. The hot path."""
+        item = self._decoder.decode(event, data)
+        if item is None:
+            return
+        if type(item) is Tick and not self.registry.wants(
+            item.exchange_segment, item.instrument_id, item.message_code
+        ):
+            self._counts["ticks_filtered"] += 1
+            return
+        self._delivery.put(item)
+
+    def _on_snapshot(self, code: int, quotes: Sequence[str]) -> None:
+        """Supervisor thread: subscribe answered with snapshots; decode them on the I/O loop."""
+
+        def decode_all() -> None:
+            for raw in quotes:
+                item = self._decoder.decode_snapshot(raw, code)
+                if (
+                    item is not None
+                    and type(item) is Tick
+                    and self.registry.wants(
+                        item.exchange_segment, item.instrument_id, item.message_code
+                    )
+                ):
+                    self._delivery.put(item)
+
+        self._io.call_soon(decode_all)
+
+    def _dispatch(self, item: Tick | MarketStatus) -> None:
+        if type(item) is Tick:
+            if self._on_tick is not None:
+                self._on_tick(item)
+        elif self._on_status is not None and isinstance(item, MarketStatus):
+            self._on_status(item)
+
+    def _exhausted(self, reason: str) -> None:
+        log.critical("market-data stream exhausted: %s", reason)
+        if self._on_exhausted_hook is not None:
+            self._on_exhausted_hook(reason)
+
+    def _shutdown_action(self) -> None:
+        lc = self._lifecycle
+        if lc is not None:
+            lc.fire(Trigger.SHUTDOWN, reason="shutdown() called")
+        self.registry.clear()
+        self._supervisor.clear_timers()
+
+    def _finish_shutdown(self, timeout: float) -> None:
+        try:
+            self._supervisor.stop(timeout)
+            self._transport.close()  # in case the machine never got to it
+            try:
+                self._io.run(self._rest.aclose(), timeout=5.0)
+            except Exception as exc:
+                log.debug("rest close: %s", type(exc).__name__)
+            self._io.stop(timeout)
+            self._delivery.stop(timeout)
+            if self._store is not None:
+                self._store.close()
+        finally:
+            self._shutdown_done.set()
+
+
+def current_token(adapter: StreamingAdapter) -> FeedToken | None:  # pragma: no cover
+    """Testing aid: the token the machine holds (never log it)."""
+    lc = adapter._lifecycle
+    return None if lc is None else lc._token

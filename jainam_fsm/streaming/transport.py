@@ -1,0 +1,248 @@
+"""The ``Transport`` port on real I/O: python-socketio ``AsyncClient`` plus the REST client.
+
+Methods are called on the supervisor thread and run their I/O on the :class:`IoThread`.
+python-socketio's own reconnection is **off**: the lifecycle machine is the only owner of
+retries. The socket URL (with the token in its query, as XTS wants) is computed at each
+connect from the current token and never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from urllib.parse import urlencode
+
+import socketio
+
+from jainam_fsm.core.ports import FeedToken, Instrument, RequestOutcome
+from jainam_fsm.errors import TokenRejected, TransportFailure
+from jainam_fsm.streaming.config import AdapterConfig
+from jainam_fsm.streaming.ioloop import IoThread
+from jainam_fsm.telemetry import REDACTOR
+from jainam_fsm.transport.rest import XtsRestClient
+from jainam_fsm.xts.codes import BroadcastMode, MessageCode, event_name
+
+log = logging.getLogger("jainam_fsm.transport")
+
+#: Data events registered explicitly (fast path); anything else lands in the catch-all.
+DATA_CODES = tuple(int(c) for c in MessageCode)
+
+DataHandler = Callable[[str, object], None]
+#: ``(generation, kind, detail)``: kind is "lost", "token_rejected"
+LinkHandler = Callable[[int, str, str], None]
+
+
+def _looks_like_token_error(text: str) -> bool:
+    low = text.lower()
+    return (
+        "e-session-0007" in low or "invalid token" in low or ("token" in low and "expired" in low)
+    )
+
+
+class XtsTransport:
+    """One XTS market-data connection at a time; see the module docstring."""
+
+    def __init__(
+        self,
+        config: AdapterConfig,
+        *,
+        io: IoThread,
+        rest: XtsRestClient,
+        on_data: DataHandler,
+        on_link: LinkHandler,
+        on_snapshot: Callable[[int, Sequence[str]], None],
+    ) -> None:
+        self.config = config
+        self._io = io
+        self._rest = rest
+        self._on_data = on_data
+        self._on_link = on_link
+        self._on_snapshot = on_snapshot
+        self._sio: socketio.AsyncClient | None = None
+        self._token: FeedToken | None = None
+        #: bumped at every open and close: events of an older socket are ignored
+        self.generation = 0
+        self.connects = 0
+        self.disconnects = 0
+        self.last_message = time.monotonic()
+
+    # -- Transport port -------------------------------------------------------------------
+    def open(self, token: FeedToken) -> None:
+        self.close()
+        self.generation += 1
+        gen = self.generation
+        REDACTOR.add(token.value)
+        self._token = token
+        timeout = self.config.connect_timeout + self.config.join_timeout + 1.0
+        self._io.run(self._open(token, gen), timeout=timeout)
+        self.connects += 1
+        self.last_message = time.monotonic()
+
+    def close(self) -> None:
+        sio, self._sio = self._sio, None
+        self.generation += 1
+        if sio is None:
+            return
+        try:
+            self._io.run(self._close(sio), timeout=5.0)
+        except Exception as exc:  # close never raises
+            log.debug("socket close: %s", type(exc).__name__)
+
+    def subscribe(self, code: int, instruments: Sequence[Instrument]) -> RequestOutcome:
+        token = self._require_token()
+        result = self._io.run(
+            self._rest.subscribe(token, code, instruments), timeout=self.config.request_timeout + 1
+        )
+        if result.list_quotes:
+            self._on_snapshot(code, result.list_quotes)
+        return result.outcome
+
+    def unsubscribe(self, code: int, instruments: Sequence[Instrument]) -> RequestOutcome:
+        token = self._require_token()
+        return self._io.run(
+            self._rest.unsubscribe(token, code, instruments),
+            timeout=self.config.request_timeout + 1,
+        )
+
+    # -- internals (I/O thread) -----------------------------------------------------------
+    def _require_token(self) -> FeedToken:
+        if self._token is None or self._sio is None:
+            raise TransportFailure("not connected")
+        return self._token
+
+    async def _close(self, sio: socketio.AsyncClient) -> None:
+        try:
+            await asyncio.wait_for(sio.disconnect(), 3.0)
+        except Exception as exc:
+            log.debug("disconnect: %s", type(exc).__name__)
+        try:
+            await sio.shutdown()
+        except Exception as exc:
+            log.debug("shutdown: %s", type(exc).__name__)
+
+    async def _open(self, token: FeedToken, gen: int) -> None:
+        cfg = self.config
+        sio = socketio.AsyncClient(
+            reconnection=False,
+            logger=False,
+            engineio_logger=False,
+            ssl_verify=cfg.verify_tls,
+            handle_sigint=False,
+        )
+        joined: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._bind(sio, gen, joined)
+        query = urlencode(
+            {
+                "token": token.value,
+                "userID": token.user_id,
+                "publishFormat": "JSON",
+                "broadcastMode": BroadcastMode(cfg.broadcast_mode).value,
+            }
+        )
+        url = f"{cfg.base_url}/?{query}"
+        try:
+            await sio.connect(
+                url,
+                transports=["websocket"],
+                socketio_path=cfg.socket_path_str,
+                wait_timeout=cfg.connect_timeout,
+            )
+        except socketio.exceptions.ConnectionError as exc:
+            await self._discard(sio)
+            text = REDACTOR(str(exc))
+            if _looks_like_token_error(text):
+                raise TokenRejected(f"socket handshake refused: {text[:200]}") from None
+            raise TransportFailure(f"socket connect failed: {text[:200]}") from None
+        except (asyncio.CancelledError, Exception) as exc:
+            await self._discard(sio)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            raise TransportFailure(f"socket connect failed: {type(exc).__name__}") from None
+        if cfg.require_joined:
+            try:
+                await asyncio.wait_for(joined, cfg.join_timeout)
+            except TimeoutError:
+                await self._discard(sio)
+                raise TransportFailure("no `joined` event from the server") from None
+            except BaseException:
+                await self._discard(sio)
+                raise
+        self._sio = sio
+
+    async def _discard(self, sio: socketio.AsyncClient) -> None:
+        try:
+            await self._close(sio)
+        except Exception as exc:
+            log.debug("discard: %s", type(exc).__name__)
+
+    def _bind(self, sio: socketio.AsyncClient, gen: int, joined: asyncio.Future[None]) -> None:
+        on_data = self._on_data
+
+        def data_handler(name: str) -> Callable[[object], None]:
+            def handler(data: object) -> None:
+                self.last_message = time.monotonic()
+                on_data(name, data)
+
+            return handler
+
+        for code in DATA_CODES:
+            for mode in BroadcastMode:
+                name = event_name(code, mode)
+                sio.on(name, data_handler(name))
+
+        def catch_all(event: str, data: object = None) -> None:
+            self.last_message = time.monotonic()
+            on_data(event, data)
+
+        sio.on("*", catch_all)
+
+        def on_joined(data: object = None) -> None:
+            if not joined.done():
+                joined.set_result(None)
+
+        def on_error(data: object = None) -> None:
+            text = REDACTOR(_text(data))
+            if not joined.done():
+                exc: Exception = (
+                    TokenRejected(f"socket refused the token: {text[:200]}")
+                    if _looks_like_token_error(text)
+                    else TransportFailure(f"socket error: {text[:200]}")
+                )
+                joined.set_exception(exc)
+                return
+            kind = "token_rejected" if _looks_like_token_error(text) else "lost"
+            self._on_link(gen, kind, f"socket error: {text[:200]}")
+
+        def on_logout(data: object = None) -> None:
+            # The market-data session ended (another login replaced it).
+            self._on_link(gen, "token_rejected", "logout event: session replaced")
+
+        def on_disconnect(reason: object = None) -> None:
+            self.disconnects += 1
+            why = str(reason or "unknown").replace(" ", "_")
+            if not joined.done():
+                joined.set_exception(TransportFailure(f"disconnected before joined ({why})"))
+                return
+            self._on_link(gen, "lost", why)
+
+        sio.on("joined", on_joined)
+        sio.on("error", on_error)
+        sio.on("logout", on_logout)
+        sio.on("disconnect", on_disconnect)
+
+
+def _text(data: object) -> str:
+    if isinstance(data, str):
+        return data
+    try:
+        return json.dumps(data, default=str)
+    except Exception:
+        return repr(data)
+
+
+def socket_query_keys() -> tuple[str, ...]:
+    """The query keys sent at connect (documentation and tests)."""
+    return ("token", "userID", "publishFormat", "broadcastMode")
