@@ -10,7 +10,8 @@ Wire shapes follow the real captures (notes §4 of ``shared/notes/xts-protocol.m
 
 * Full 1501 uses the nested ``Touchline`` shape by default (``flat=True`` gives the flat one),
   with the real misspelling ``LastTradedQunatity``, ``TotalValueTraded: null`` when unknown and
-  the constant header fields ``MessageVersion: 4, ApplicationType: 0, TokenID: 0``.
+  the constant header fields ``MessageVersion`` (4; 1505: 1; 1510: 0, as captured),
+  ``ApplicationType: 0, TokenID: 0``.
   Depth levels carry ``BuyBackMarketMaker: 0``. Compact separators, like the server.
 * Integral prices are written as JSON integers (``"Open":627``), as the server does.
 * Full 1510 writes ``ExchangeTimeStamp: 0`` when the time is unknown (as in the capture).
@@ -192,10 +193,15 @@ def _put(out: dict[str, Any], key: str, value: Any) -> None:
         out[key] = _num(value) if isinstance(value, float) else value
 
 
+# MessageVersion per code as seen in the captures (1505: 1, 1510: 0, the rest: 4).
+_MESSAGE_VERSION = {1505: 1, 1510: 0}
+
+
 def _header(tick: Tick, *, full_header: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {"MessageCode": tick.message_code}
     if full_header:
-        out.update(MessageVersion=4, ApplicationType=0, TokenID=0)
+        version = _MESSAGE_VERSION.get(tick.message_code, 4)
+        out.update(MessageVersion=version, ApplicationType=0, TokenID=0)
     out["ExchangeSegment"] = tick.exchange_segment
     out["ExchangeInstrumentID"] = tick.instrument_id
     return out
