@@ -141,9 +141,11 @@ class _Answer:
 class XtsRestClient:
     """Async client for the XTS market-data REST API. Use as ``async with`` or call :meth:`aclose`.
 
+    ``base_url`` is the server root (``https://host:port``); ``prefix`` is the API path
+    (``/apimarketdata``, or ``/apibinarymarketdata`` on servers that only expose that).
     ``session`` lets the caller share an :class:`aiohttp.ClientSession`; the client then never
     closes it. Otherwise one is created on first use (inside the running loop) and closed by
-    :meth:`aclose`.
+    :meth:`aclose`. Like any aiohttp session, a client belongs to one event loop.
     """
 
     def __init__(
