@@ -15,6 +15,7 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -57,15 +58,26 @@ def spawn_client(url: str, path: str, warmup: float, seconds: float) -> subproce
     return subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
 
 
-async def collect(proc: subprocess.Popen[str]) -> float:
+@dataclass
+class Result:
+    rate: float
+    client_cpu: float
+    server_cpu: float
+
+
+async def collect(proc: subprocess.Popen[str]) -> Result:
+    """The child's figures, plus this process's CPU share while it ran."""
+    cpu, wall = time.process_time(), time.perf_counter()
     out, _ = await asyncio.to_thread(proc.communicate)
-    return float(json.loads(out.strip().splitlines()[-1])["rate"])
+    server_cpu = (time.process_time() - cpu) / (time.perf_counter() - wall)
+    figures = json.loads(out.strip().splitlines()[-1])
+    return Result(float(figures["rate"]), float(figures["client_cpu"]), server_cpu)
 
 
 # -- bare python-socketio baseline -------------------------------------------------------------
 
 
-async def bare_baseline(warmup: float, seconds: float, payload: str) -> float:
+async def bare_baseline(warmup: float, seconds: float, payload: str) -> Result:
     sio = socketio.AsyncServer(async_mode="aiohttp", logger=False, engineio_logger=False)
     app = web.Application()
     sio.attach(app, socketio_path="bench/socket.io")
@@ -99,7 +111,7 @@ async def bare_baseline(warmup: float, seconds: float, payload: str) -> float:
 # -- the simulator -----------------------------------------------------------------------------
 
 
-async def simulator_rate(warmup: float, seconds: float, instruments: int) -> tuple[float, str]:
+async def simulator_rate(warmup: float, seconds: float, instruments: int) -> tuple[Result, str]:
     # Ask for more than anyone can deliver (the loop drops backlog beyond one second).
     config = SimulatorConfig(rate=40_000 / instruments, emit_interval=0.02, subscription_limit=500)
     async with Simulator(config) as sim:
@@ -133,10 +145,19 @@ async def simulator_rate(warmup: float, seconds: float, instruments: int) -> tup
 async def main(args: argparse.Namespace) -> None:
     sim, payload = await simulator_rate(args.warmup, args.seconds, args.instruments)
     bare = await bare_baseline(args.warmup, args.seconds, payload)
-    print(f"payload size          : {len(payload)} chars (one 1501 touchline, full JSON)")
-    print(f"bare python-socketio  : {bare:10.0f} events/s")
-    print(f"jainam-fsm simulator  : {sim:10.0f} events/s  ({args.instruments} instruments)")
-    print(f"ratio simulator/bare  : {sim / bare:10.2f}")
+    small = await bare_baseline(args.warmup, args.seconds, "x" * 93)
+
+    def line(name: str, r: Result) -> str:
+        return (
+            f"{name:<34}: {r.rate:8.0f} events/s   "
+            f"(server CPU {r.server_cpu:4.0%}, client CPU {r.client_cpu:4.0%})"
+        )
+
+    print(f"payload: one 1501 touchline, full JSON, {len(payload)} chars")
+    print(line("bare python-socketio, same payload", bare))
+    print(line(f"jainam-fsm simulator, {args.instruments} instr.", sim))
+    print(f"{'ratio simulator / bare':<34}: {sim.rate / bare.rate:8.2f}")
+    print(line("bare python-socketio, 93 chars", small))
 
 
 if __name__ == "__main__":

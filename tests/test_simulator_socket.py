@@ -22,6 +22,12 @@ def instrument_of(payload: str) -> tuple[int, int]:
     return data["ExchangeSegment"], data["ExchangeInstrumentID"]
 
 
+def ltp(payload: str) -> float:
+    """LastTradedPrice of a full 1501 payload, nested or flat."""
+    data = json.loads(payload)
+    return float(data.get("Touchline", data)["LastTradedPrice"])
+
+
 def partial_fields(payload: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for part in payload.split(","):
@@ -243,10 +249,8 @@ async def test_same_seed_same_prices(simulator_factory: SimFactory) -> None:
             rec = await xts.connect(token)
             ticks = await rec.wait_count("1501-json-full", 10)
             await xts.close()
-        snapshot = json.loads(body["result"]["listQuotes"][0])
-        return [snapshot["LastTradedPrice"]] + [
-            json.loads(t)["LastTradedPrice"] for t in ticks[:10]
-        ]
+        snapshot = body["result"]["listQuotes"][0]
+        return [ltp(snapshot)] + [ltp(t) for t in ticks[:10]]
 
     first, again, other = await prices(7), await prices(7), await prices(8)
     assert first == again

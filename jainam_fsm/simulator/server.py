@@ -26,7 +26,7 @@ from engineio.packet import Packet as _EioPacket
 
 from jainam_fsm.simulator.config import SimulatorConfig, SimUser
 from jainam_fsm.simulator.market import STREAMED_CODES, Market
-from jainam_fsm.simulator.payloads import render_full, render_partial
+from jainam_fsm.simulator.payloads import render_full, render_partial, render_snapshot
 from jainam_fsm.simulator.sessions import Instrument, Session, SessionBook
 from jainam_fsm.xts.codes import BroadcastMode, ExchangeSegment, event_name, is_known_code
 from jainam_fsm.xts.ticks import Tick
@@ -423,7 +423,7 @@ class Simulator:
         if code not in STREAMED_CODES:
             return None
         walk = self._market.walk(instrument, time.time())
-        return render_full(walk.tick(code))
+        return render_snapshot(walk.tick(code))
 
     async def _subscribe(self, request: web.Request) -> web.StreamResponse:
         self._c["subscribe_requests"] += 1
