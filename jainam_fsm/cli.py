@@ -60,7 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     _add_diagram(sub)
-    for module in ("jainam_fsm.simulator.cli",):
+    for module in (
+        "jainam_fsm.commands.demo",
+        "jainam_fsm.commands.stream",
+        "jainam_fsm.simulator.cli",
+        "jainam_fsm.store.cli",
+    ):
         add = _optional(module)
         if add is not None:
             add(sub)

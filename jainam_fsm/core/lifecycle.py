@@ -96,6 +96,8 @@ class Lifecycle:
         #: Keys the server refused (e.g. limit); not asked again until the next session.
         self._refused: set[SubKey] = set()
         self._ready = False
+        #: registry version the last completed replay made the server match
+        self.synced_version = -1
         self._last_reason = ""
         self.exhausted_reason: str | None = None
         self._machine = Machine(
@@ -117,6 +119,11 @@ class Lifecycle:
     def ready(self) -> bool:
         """True when connected and the last replay completed."""
         return self._ready and self.state == State.CONNECTED
+
+    @property
+    def in_sync(self) -> bool:
+        """Ready, and the last replay covered the registry's current version."""
+        return self.ready and self.synced_version == self.registry.version
 
     @property
     def server_subscriptions(self) -> frozenset[SubKey]:
@@ -334,6 +341,7 @@ class Lifecycle:
                 return False
             if self.registry.version == version:
                 break
+        self.synced_version = version
         self._maybe_server.clear()
         first = not self._ready
         self._ready = True

@@ -179,12 +179,7 @@ class StreamingAdapter:
 
         def done() -> bool:
             lc = self._lifecycle
-            return bool(
-                lc is not None
-                and lc.ready
-                and self._supervisor.idle()
-                and self._synced_version == self.registry.version
-            )
+            return bool(lc is not None and lc.in_sync and self._supervisor.idle())
 
         return self._supervisor.wait_until(done, timeout)
 
@@ -230,8 +225,6 @@ class StreamingAdapter:
         return f"StreamingAdapter(base_url={self.config.base_url!r}, state={self.state().value!r})"
 
     # ------------------------------------------------------------------ internals
-
-    _synced_version = -1
 
     def _check_open(self) -> None:
         if self._closed:
@@ -291,7 +284,6 @@ class StreamingAdapter:
             lc.fire(Trigger.START)
         elif lc.current is State.EXHAUSTED:
             lc.fire(Trigger.REVIVE, reason="connect() called")
-        self._after_action()
 
     def _post_sync(self) -> None:
         if self._started and not self._closed:
@@ -301,12 +293,6 @@ class StreamingAdapter:
         lc = self._lifecycle
         if lc is not None and lc.current is State.CONNECTED:
             lc.sync()
-        self._after_action()
-
-    def _after_action(self) -> None:
-        lc = self._lifecycle
-        if lc is not None and lc.ready:
-            self._synced_version = self.registry.version
 
     def _on_link(self, gen: int, kind: str, detail: str) -> None:
         """From the I/O thread: the socket went away or the server rejected the token."""
@@ -320,7 +306,6 @@ class StreamingAdapter:
                 lc.fire(Trigger.TOKEN_REJECTED, reason=detail)
             else:
                 lc.fire(Trigger.CONNECTION_LOST, reason=detail)
-            self._after_action()
 
         self._supervisor.post(action)
 
@@ -337,7 +322,6 @@ class StreamingAdapter:
                 {"silent_seconds": round(silent, 3), "stall_timeout": self.config.stall_timeout},
             )
             lc.fire(Trigger.CONNECTION_LOST, reason="stall")
-            self._after_action()
 
     def _on_data(self, event: str, data: object) -> None:
         """I/O thread, per message: decode, filter, hand off. The hot path."""

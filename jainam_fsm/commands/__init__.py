@@ -1,0 +1,1 @@
+"""The ``jainam-fsm`` subcommands (each module exposes ``add_subcommand``)."""

@@ -1,0 +1,32 @@
+"""`jainam-fsm demo`: the README's main job, end to end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+
+def test_demo_runs_and_every_check_passes() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAINAM_")}
+    res = subprocess.run(
+        [sys.executable, "-m", "jainam_fsm.cli", "demo", "--duration", "20", "--plain"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "all checks passed" in res.stdout
+    assert "FAIL" not in res.stdout
+    for check in (
+        "sever",
+        "stalled feed",
+        "token invalidation",
+        "outage",
+        "no ghost ticks",
+        "no leaked",
+    ):
+        assert check in res.stdout
+    assert "token=ey" not in res.stdout + res.stderr
