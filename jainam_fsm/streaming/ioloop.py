@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -94,10 +95,9 @@ class IoThread:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
 
-            try:
+            # Best effort: the loop is stopping anyway.
+            with contextlib.suppress(Exception):
                 asyncio.run_coroutine_threadsafe(drain(), loop).result(timeout)
-            except Exception:  # noqa: S110 - best effort: the loop is stopping anyway
-                pass
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout)
         self._thread = None

@@ -47,12 +47,12 @@ def _post(url: str) -> dict[str, Any]:
     req = urllib.request.Request(
         url, method="POST", data=b"{}", headers={"Content-Type": "application/json"}
     )
-    with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - loopback test server
+    with urllib.request.urlopen(req, timeout=5) as resp:
         return json.loads(resp.read())  # type: ignore[no-any-return]
 
 
 def _get(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310
+    with urllib.request.urlopen(url, timeout=5) as resp:
         return json.loads(resp.read())  # type: ignore[no-any-return]
 
 
