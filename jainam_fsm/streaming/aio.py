@@ -1,0 +1,107 @@
+"""The asyncio face of the adapter, for async hosts.
+
+The machine, the I/O and the delivery still run on the adapter's own threads; ticks are handed
+to the host's event loop through a bounded queue (drop-oldest, counted) and read with
+``async for tick in adapter``. Blocking calls (``wait_ready``, ``shutdown``) run in a worker
+thread so the host loop never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from jainam_fsm.core.machine import State
+from jainam_fsm.core.ports import TelemetrySink, TokenSource
+from jainam_fsm.core.registry import DEFAULT_CONSUMER
+from jainam_fsm.streaming.adapter import StreamingAdapter, TokenSourceFactory
+from jainam_fsm.streaming.config import AdapterConfig
+from jainam_fsm.xts.ticks import Tick
+
+
+class AsyncStreamingAdapter:
+    """``async with AsyncStreamingAdapter(config) as feed: ... async for tick in feed``."""
+
+    def __init__(
+        self,
+        config: AdapterConfig,
+        *,
+        token_source: TokenSource | TokenSourceFactory | None = None,
+        on_exhausted: Callable[[str], None] | None = None,
+        telemetry: TelemetrySink | None = None,
+        max_queue: int = 10_000,
+    ) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[Tick] = asyncio.Queue(maxsize=max_queue)
+        self.dropped = 0
+        self.adapter = StreamingAdapter(
+            config,
+            self._from_delivery_thread,
+            token_source=token_source,
+            on_exhausted=on_exhausted,
+            telemetry=telemetry,
+        )
+
+    async def connect(self) -> None:
+        """Start streaming (or revive from ``exhausted``)."""
+        self._loop = asyncio.get_running_loop()
+        self.adapter.connect()
+
+    def subscribe(
+        self,
+        exchange_segment: int,
+        instrument_id: int,
+        code: int = 1501,
+        consumer: Hashable = DEFAULT_CONSUMER,
+    ) -> bool:
+        """See :meth:`StreamingAdapter.subscribe` (never blocks)."""
+        return self.adapter.subscribe(exchange_segment, instrument_id, code, consumer)
+
+    def unsubscribe(
+        self,
+        exchange_segment: int,
+        instrument_id: int,
+        code: int = 1501,
+        consumer: Hashable = DEFAULT_CONSUMER,
+    ) -> bool:
+        """See :meth:`StreamingAdapter.unsubscribe` (never blocks)."""
+        return self.adapter.unsubscribe(exchange_segment, instrument_id, code, consumer)
+
+    def state(self) -> State:
+        return self.adapter.state()
+
+    def stats(self) -> dict[str, Any]:
+        out = self.adapter.stats()
+        out["async_queue_dropped"] = self.dropped
+        return out
+
+    async def wait_ready(self, timeout: float = 10.0) -> bool:
+        return await asyncio.to_thread(self.adapter.wait_ready, timeout)
+
+    async def shutdown(self) -> None:
+        await asyncio.to_thread(self.adapter.shutdown)
+
+    async def __aenter__(self) -> AsyncStreamingAdapter:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown()
+
+    def __aiter__(self) -> AsyncStreamingAdapter:
+        return self
+
+    async def __anext__(self) -> Tick:
+        return await self._queue.get()
+
+    def _from_delivery_thread(self, tick: Tick) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._put, tick)
+
+    def _put(self, tick: Tick) -> None:
+        if self._queue.full():
+            self._queue.get_nowait()
+            self.dropped += 1
+        self._queue.put_nowait(tick)

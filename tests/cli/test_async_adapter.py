@@ -1,0 +1,45 @@
+"""The asyncio API against the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from jainam_fsm.core.backoff import BackoffPolicy
+from jainam_fsm.simulator import SimulatorThread
+from jainam_fsm.store import StoredTokenSource, TokenStore
+from jainam_fsm.streaming import AdapterConfig, AsyncStreamingAdapter
+from tests.conftest import TEST_CONFIG
+
+
+async def test_async_adapter_streams_and_recovers(tmp_path: Path) -> None:
+    with SimulatorThread(TEST_CONFIG) as sim:
+        creds = sim.credentials
+        config = AdapterConfig(
+            base_url=sim.base_url,
+            app_key=creds.app_key,
+            secret_key=creds.secret_key,
+            backoff=BackoffPolicy(initial=0.05, max_delay=0.2),
+        )
+        store = TokenStore(f"sqlite:///{tmp_path}/t.db", pepper="p" * 40)
+        feed = AsyncStreamingAdapter(
+            config, token_source=lambda login, tel: StoredTokenSource(store, "u", login, tel)
+        )
+        async with feed:
+            feed.subscribe(1, 2885, 1512)
+            assert await feed.wait_ready(10)
+            first = await asyncio.wait_for(feed.__anext__(), 10)
+            assert (first.exchange_segment, first.instrument_id, first.message_code) == (
+                1,
+                2885,
+                1512,
+            )
+            connects = sim.stats()["socket_connects"]
+            await asyncio.to_thread(sim.sever)
+            seen = 0
+            async with asyncio.timeout(15):
+                while sim.stats()["socket_connects"] <= connects or seen < 5:
+                    await feed.__anext__()
+                    seen += 1
+        assert feed.state().value == "shut_down"
+        store.close()
