@@ -673,7 +673,7 @@ class XtsDecoder:
         if type(obj) is not dict:
             raise _Reject("not_an_object")
         body_code = obj.get("MessageCode")
-        if body_code is not None and body_code != code:
+        if body_code is not None and body_code != code and str(body_code) != str(code):
             raise _Reject("code_mismatch")
         if code == 1507:
             return _market_status(obj)
