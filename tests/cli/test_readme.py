@@ -1,0 +1,52 @@
+"""The README's embedding example runs as written (against the simulator)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from jainam_fsm.simulator import SimulatorThread
+from tests.conftest import TEST_CONFIG
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    text = README.read_text()
+    first = re.search(r"```bash\n(.*?)```", text, re.S)
+    assert first is not None
+    lines = first.group(1).strip().splitlines()
+    assert lines == [
+        "bash .ci/setup && .venv/bin/jainam-fsm demo",
+        "bash .ci/setup && .venv/bin/python -m pytest",
+    ]
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert lines[1] in ci  # CI runs the README's test command
+
+
+def test_quick_start_example_runs(tmp_path: Path) -> None:
+    code = re.search(r"## Quick start: embedding\n\n```python\n(.*?)```", README.read_text(), re.S)
+    assert code is not None
+    with SimulatorThread(TEST_CONFIG) as sim:
+        creds = sim.credentials
+        env = {
+            "JAINAM_BASE_URL": sim.base_url,
+            "JAINAM_APP_KEY": creds.app_key,
+            "JAINAM_SECRET_KEY": creds.secret_key,
+            "JAINAM_TOKEN_PEPPER": "readme-pepper-" + "z" * 30,
+            "JAINAM_DATABASE_URL": f"sqlite:///{tmp_path}/tokens.db",
+            "PATH": "/usr/bin:/bin",
+        }
+        res = subprocess.run(
+            [sys.executable, "-c", code.group(1)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = [line.split() for line in res.stdout.splitlines() if line.strip()]
+    assert rows and all(r[:2] == ["1", "2885"] for r in rows)
