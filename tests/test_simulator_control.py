@@ -287,10 +287,10 @@ def test_thread_start_failure_is_reported() -> None:
 # -- command line ----------------------------------------------------------------------------
 
 
-def _spawn(*args: str) -> subprocess.Popen[str]:
+def _spawn(*args: str, entry: tuple[str, ...] = ("jainam_fsm.simulator",)) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen(
-        [sys.executable, "-m", "jainam_fsm.simulator", *args],
+        [sys.executable, "-m", *entry, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -299,9 +299,18 @@ def _spawn(*args: str) -> subprocess.Popen[str]:
     )
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_cli_prints_credentials_then_serves_until_signal(sig: signal.Signals) -> None:
-    proc = _spawn("--port", "0", "--app-key", "cli-app", "--secret-key", "cli-secret")
+@pytest.mark.parametrize(
+    ("sig", "entry"),
+    [
+        (signal.SIGTERM, ("jainam_fsm.simulator",)),
+        (signal.SIGINT, ("jainam_fsm.simulator",)),
+        (signal.SIGTERM, ("jainam_fsm.cli", "simulator")),  # `jainam-fsm simulator`
+    ],
+)
+def test_cli_prints_credentials_then_serves_until_signal(
+    sig: signal.Signals, entry: tuple[str, ...]
+) -> None:
+    proc = _spawn("--port", "0", "--app-key", "cli-app", "--secret-key", "cli-secret", entry=entry)
     try:
         assert proc.stdout is not None
         line = json.loads(proc.stdout.readline())
