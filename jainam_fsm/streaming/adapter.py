@@ -354,6 +354,14 @@ class StreamingAdapter:
 
     def _dispatch(self, item: Tick | MarketStatus) -> None:
         if type(item) is Tick:
+            # Checked again at delivery: a tick queued before unsubscribe() returned must not
+            # reach the consumer after it. Only this thread writes this counter.
+            wanted = self.registry.wants(
+                item.exchange_segment, item.instrument_id, item.message_code
+            )
+            if not wanted:
+                self._counts["ticks_discarded_unsubscribed"] += 1
+                return
             if self._on_tick is not None:
                 self._on_tick(item)
         elif self._on_status is not None and isinstance(item, MarketStatus):
