@@ -1,0 +1,566 @@
+"""``JainamPropWebSocketAdapter``: the OpenAlgo-style adapter over our :class:`StreamingAdapter`.
+
+The platform proxy calls ``initialize/connect/subscribe/unsubscribe/disconnect``; normalized
+ticks go out on a ZeroMQ PUB socket that connects to the proxy (``tcp://127.0.0.1:5555`` by
+default) under topics ``EXCHANGE_SYMBOL_MODE``. Every resilience concern (backoff, token reuse
+and refresh, replay of subscriptions after a reconnect, stall detection) is the streaming
+adapter's; this class translates.
+
+Subscriptions are counted: each ``subscribe`` is one want of a consumer (the optional
+``consumer=`` keyword, by default the proxy as a whole), each ``unsubscribe`` drops one. The
+XTS subscription goes away only when nobody wants it, and unsubscribing never disconnects the
+feed. Wants recorded while disconnected (or before ``connect``) are applied on connect, and
+survive ``disconnect``: a later ``connect`` streams them again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from jainam_fsm.core.machine import State
+from jainam_fsm.core.ports import TelemetrySink, TokenSource
+from jainam_fsm.errors import ConfigError, JainamError
+from jainam_fsm.integrations.base import (
+    EXCHANGE_SEGMENTS,
+    BaseBrokerAdapter,
+    ErrorCode,
+    Mode,
+    Rejected,
+    check_depth,
+    error_response,
+    normalize_exchange,
+    normalize_mode,
+    normalize_symbol,
+    success_response,
+)
+from jainam_fsm.integrations.payloads import normalize_tick, topic_for
+from jainam_fsm.integrations.publisher import ZmqPublisher, zmq_address_from_env
+from jainam_fsm.integrations.symbols import MasterFileResolver, SymbolResolver
+from jainam_fsm.streaming.adapter import StreamingAdapter
+from jainam_fsm.streaming.config import AdapterConfig
+from jainam_fsm.telemetry import REDACTOR
+from jainam_fsm.xts.ticks import Tick
+
+__all__ = ["BROKER_NAME", "DEFAULT_CONSUMER", "JainamPropWebSocketAdapter"]
+
+log = logging.getLogger("jainam_fsm.integrations")
+
+#: The name to register the adapter under (``register_adapter("jainam_prop", ...)``).
+BROKER_NAME = "jainam_prop"
+#: The consumer a plain ``subscribe(symbol, exchange, mode)`` call counts for.
+DEFAULT_CONSUMER = "proxy"
+
+_CONFIG_FIELDS = {f.name for f in fields(AdapterConfig)} - {"backoff"}
+#: Other names platforms use for the same settings.
+_ALIASES = {"api_key": "app_key", "api_secret": "secret_key", "root_url": "base_url"}
+
+_SubKey = tuple[str, str, Mode]  # (symbol, exchange, mode)
+
+
+@dataclass
+class _Subscription:
+    symbol: str
+    exchange: str
+    mode: Mode
+    segment: int
+    instrument_id: int
+    requested_depth: int
+    actual_depth: int
+    is_fallback: bool
+    consumers: Counter[Hashable] = field(default_factory=Counter)
+
+    def describe(self) -> str:
+        return f"{self.exchange}:{self.symbol} ({self.mode.label})"
+
+
+class JainamPropWebSocketAdapter(BaseBrokerAdapter):
+    """Jainam Prop (XTS) market data for an OpenAlgo-style WebSocket proxy.
+
+    :param resolver: maps ``(symbol, exchange)`` to XTS instruments. Default: the instrument
+        master file(s) named by ``JAINAM_INSTRUMENT_MASTER`` (or
+        ``auth_data["instrument_master"]``).
+    :param zmq_address: the proxy's SUB endpoint the PUB socket connects to. Default:
+        ``JAINAM_ZMQ_ADDRESS``, else ``tcp://$ZMQ_HOST:$ZMQ_PORT``, else ``tcp://127.0.0.1:5555``.
+    :param environ: where ``JAINAM_*`` settings are read (default ``os.environ``).
+    :param telemetry: the streaming adapter's event sink (default: stdlib logging).
+    :param stream_options: extra :class:`AdapterConfig` fields (e.g. ``stall_timeout``).
+
+    Every public method is thread-safe and returns envelopes instead of raising.
+    """
+
+    def __init__(
+        self,
+        resolver: SymbolResolver | None = None,
+        *,
+        zmq_address: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        telemetry: TelemetrySink | None = None,
+        stream_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._resolver = resolver
+        self._zmq_address = zmq_address
+        self._environ = environ
+        self._telemetry = telemetry
+        self._stream_options = dict(stream_options or {})
+        self._life = threading.Lock()  # serializes initialize/connect/disconnect
+        self._lock = threading.RLock()  # guards subscriptions, routes and the publisher
+        self._subs: dict[_SubKey, _Subscription] = {}
+        # (segment, instrument, xts code) -> {(exchange, symbol)}: who a tick is published for
+        self._routes: dict[tuple[int, int, int], set[tuple[str, str]]] = {}
+        self._config: AdapterConfig | None = None
+        self._store: Any = None
+        self._owns_store = False
+        self._stream: StreamingAdapter | None = None
+        self._publisher: ZmqPublisher | None = None
+        self.broker_name: str | None = None
+        self.user_id: str | None = None
+        self.counts: Counter[str] = Counter()
+
+    # ------------------------------------------------------------------ contract
+
+    def initialize(
+        self, broker_name: str, user_id: str, auth_data: Mapping[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """Configure the adapter for ``user_id`` (the token-store key).
+
+        ``auth_data=None``: the XTS URL and app key/secret come from ``JAINAM_*`` variables
+        (:meth:`AdapterConfig.from_env`) and the feed token from our token store
+        (``JAINAM_DATABASE_URL``/``JAINAM_TOKEN_PEPPER``): a stored valid token is reused, and
+        only a missing or rejected one triggers a login. ``auth_data`` may override any
+        :class:`AdapterConfig` field (``base_url``, ``app_key``, ``secret_key``, ``prefix``...;
+        ``api_key``/``api_secret`` are accepted too) and name ``store`` (a TokenStore),
+        ``database_url``, ``pepper``, ``instrument_master`` (path) or hand over a
+        ``feed_token`` (with ``feed_user_id``) the platform already holds, which is saved in the
+        store and reused. A live stream is stopped first (subscriptions are kept).
+        """
+        for name, value in (("broker_name", broker_name), ("user_id", user_id)):
+            if not isinstance(value, str) or not value.strip():
+                return error_response(
+                    ErrorCode.INVALID_ARGUMENT, f"{name} must be a non-empty string"
+                )
+        if auth_data is not None and not isinstance(auth_data, Mapping):
+            return error_response(ErrorCode.INVALID_ARGUMENT, "auth_data must be a dict or None")
+        data = dict(auth_data or {})
+        if data.get("status") == "error" or data.get("success") is False:
+            return error_response(ErrorCode.AUTH_ERROR, "auth_data reports a failed login")
+        with self._life:
+            self._stop_stream()
+            try:
+                config = self._build_config(user_id.strip(), data)
+                resolver = self._build_resolver(data)
+                store, owns = self._build_store(data)
+            except ConfigError as exc:
+                return error_response(ErrorCode.CONFIG_ERROR, REDACTOR(str(exc)))
+            except OSError as exc:
+                return error_response(
+                    ErrorCode.CONFIG_ERROR, f"instrument master: {type(exc).__name__}: {exc}"
+                )
+            if data.get("feed_token"):
+                err = self._save_feed_token(store, config.user, data)
+                if err is not None:
+                    if owns:
+                        store.close()
+                    return err
+            self._release_store()
+            self._config, self._store, self._owns_store = config, store, owns
+            self._resolver = resolver
+            self.broker_name, self.user_id = broker_name.strip(), user_id.strip()
+        log.info("jainam_prop adapter initialized for user %s", self.user_id)
+        return None
+
+    def connect(self) -> dict[str, Any] | None:
+        """Open the ZeroMQ publisher and start streaming; returns at once.
+
+        Idempotent while connected; revives a stream that gave up reconnecting.
+        """
+        with self._life:
+            config = self._config
+            if config is None:
+                return self._not_initialized()
+            stream = self._stream
+            if stream is not None:
+                if stream.state() is State.EXHAUSTED:
+                    stream.connect()  # revive
+                return None
+            try:
+                publisher = ZmqPublisher(self._address())
+            except ImportError:
+                return error_response(
+                    ErrorCode.CONFIG_ERROR, "pyzmq is not installed: pip install jainam-fsm[zmq]"
+                )
+            except ConfigError as exc:
+                return error_response(ErrorCode.CONFIG_ERROR, str(exc))
+            except Exception as exc:
+                return error_response(
+                    ErrorCode.ZMQ_ERROR,
+                    f"cannot connect the PUB socket: {type(exc).__name__}: {exc}",
+                )
+            try:
+                stream = StreamingAdapter(
+                    config,
+                    self._on_tick,
+                    token_source=self._token_source_factory(),
+                    on_exhausted=self._on_exhausted,
+                    telemetry=self._telemetry,
+                )
+                with self._lock:
+                    self._publisher = publisher
+                    self._stream = stream
+                    for sub in self._subs.values():
+                        for consumer, n in sub.consumers.items():
+                            for _ in range(n):
+                                stream.subscribe(
+                                    sub.segment,
+                                    sub.instrument_id,
+                                    sub.mode.xts_code,
+                                    consumer=(sub.exchange, sub.symbol, consumer),
+                                )
+                stream.connect()
+            except Exception as exc:
+                log.error("jainam_prop connect failed: %s", REDACTOR(repr(exc)))
+                self._stop_stream()
+                return error_response(
+                    ErrorCode.CONNECTION_ERROR,
+                    REDACTOR(f"failed to connect: {type(exc).__name__}: {exc}"),
+                )
+        log.info("jainam_prop adapter connecting (%d subscriptions)", len(self._subs))
+        return None
+
+    def disconnect(self) -> dict[str, Any] | None:
+        """Stop the stream (threads joined, socket closed), close the ZeroMQ socket (linger 0)
+        and its context, and release the store. Recorded subscriptions are kept. Idempotent."""
+        with self._life:
+            self._stop_stream()
+            self._release_store(keep=True)
+        return None
+
+    def subscribe(
+        self,
+        symbol: str,
+        exchange: str,
+        mode: int = 2,
+        depth_level: int = 5,
+        *,
+        consumer: Hashable = DEFAULT_CONSUMER,
+    ) -> dict[str, Any]:
+        """Want ``symbol`` on ``exchange`` in ``mode`` for ``consumer`` (one more want)."""
+        if self._config is None:
+            return self._not_initialized()
+        checked = self._check(symbol, exchange, mode)
+        if isinstance(checked, Rejected):
+            return checked.envelope()
+        sym, exch, m = checked
+        depth = check_depth(depth_level, m)
+        if isinstance(depth, Rejected):
+            return depth.envelope()
+        actual, fallback = depth
+        resolved = self._resolve(sym, exch)
+        if isinstance(resolved, Rejected):
+            return resolved.envelope()
+        segment, instrument_id = resolved
+        key = (sym, exch, m)
+        with self._lock:
+            sub = self._subs.get(key)
+            if sub is None:
+                sub = self._subs[key] = _Subscription(
+                    sym, exch, m, segment, instrument_id, depth_level, actual, fallback
+                )
+                self._routes.setdefault((segment, instrument_id, m.xts_code), set()).add(
+                    (exch, sym)
+                )
+            else:
+                sub.requested_depth, sub.actual_depth, sub.is_fallback = (
+                    depth_level,
+                    actual,
+                    fallback,
+                )
+            sub.consumers[consumer] += 1
+            stream = self._stream
+            if stream is not None:
+                try:
+                    stream.subscribe(
+                        segment, instrument_id, m.xts_code, consumer=(exch, sym, consumer)
+                    )
+                except JainamError as exc:
+                    self._drop_want(key, consumer)
+                    return error_response(ErrorCode.INTERNAL_ERROR, f"subscribe failed: {exc}")
+            live = stream is not None
+        self.counts["subscribe"] += 1
+        note = "" if live else " (applied on connect)"
+        if fallback:
+            note += f"; depth {depth_level} not available, serving {actual}"
+        return success_response(
+            f"Subscribed to {sub.describe()}{note}",
+            symbol=sym,
+            exchange=exch,
+            mode=int(m),
+            requested_depth=depth_level,
+            actual_depth=actual,
+            is_fallback=fallback,
+        )
+
+    def unsubscribe(
+        self, symbol: str, exchange: str, mode: int = 2, *, consumer: Hashable = DEFAULT_CONSUMER
+    ) -> dict[str, Any]:
+        """Drop one want of ``consumer``. The feed stays up; the XTS subscription goes only
+        when nobody wants it, and from then on nothing is published under its topic."""
+        if self._config is None:
+            return self._not_initialized()
+        checked = self._check(symbol, exchange, mode)
+        if isinstance(checked, Rejected):
+            return checked.envelope()
+        sym, exch, m = checked
+        key = (sym, exch, m)
+        with self._lock:
+            sub = self._subs.get(key)
+            if sub is None or sub.consumers[consumer] <= 0:
+                sub_consumer = "" if consumer == DEFAULT_CONSUMER else f" for {consumer!r}"
+                return error_response(
+                    ErrorCode.NOT_SUBSCRIBED,
+                    f"{exch}:{sym} ({m.label}) is not subscribed{sub_consumer}",
+                )
+            remaining = self._drop_want(key, consumer)
+            stream = self._stream
+            if stream is not None:
+                stream.unsubscribe(
+                    sub.segment, sub.instrument_id, m.xts_code, consumer=(exch, sym, consumer)
+                )
+        self.counts["unsubscribe"] += 1
+        still = f"; still wanted by {remaining} subscription(s)" if remaining else ""
+        return success_response(
+            f"Unsubscribed from {sub.describe()}{still}",
+            symbol=sym,
+            exchange=exch,
+            mode=int(m),
+            requested_depth=sub.requested_depth,
+            actual_depth=sub.actual_depth,
+            is_fallback=sub.is_fallback,
+        )
+
+    # ------------------------------------------------------------------ introspection
+
+    @property
+    def connected(self) -> bool:
+        """True from ``connect`` to ``disconnect`` while the stream is alive (connected or
+        reconnecting); False once it gave up. OpenAlgo's proxy replaces adapters that are not
+        ``connected``."""
+        stream = self._stream
+        return stream is not None and stream.state() not in (State.EXHAUSTED, State.SHUT_DOWN)
+
+    @property
+    def subscriptions(self) -> dict[str, dict[str, Any]]:
+        """A snapshot: ``"SYMBOL_EXCHANGE_MODE"`` -> details (with the number of wants)."""
+        with self._lock:
+            return {
+                f"{s.symbol}_{s.exchange}_{int(s.mode)}": {
+                    "symbol": s.symbol,
+                    "exchange": s.exchange,
+                    "mode": int(s.mode),
+                    "exchange_segment": s.segment,
+                    "instrument_id": s.instrument_id,
+                    "actual_depth": s.actual_depth,
+                    "wants": sum(s.consumers.values()),
+                }
+                for s in self._subs.values()
+            }
+
+    @property
+    def stream(self) -> StreamingAdapter | None:
+        """The live :class:`StreamingAdapter` (None when disconnected)."""
+        return self._stream
+
+    def wait_ready(self, timeout: float = 10.0) -> bool:
+        """Block until connected with every subscription applied (False on timeout)."""
+        stream = self._stream
+        return stream is not None and stream.wait_ready(timeout)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters: published/dropped messages, subscribe calls, plus the stream's stats."""
+        publisher, stream = self._publisher, self._stream
+        out: dict[str, Any] = dict(self.counts)
+        out["published"] = self.counts["published"]
+        out["publish_errors"] = self.counts["publish_errors"]
+        out["subscriptions"] = len(self._subs)
+        out["zmq_address"] = self._address() if publisher is None else publisher.address
+        out["stream"] = None if stream is None else stream.stats()
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"JainamPropWebSocketAdapter(user_id={self.user_id!r}, connected={self.connected}, "
+            f"subscriptions={len(self._subs)})"
+        )
+
+    # ------------------------------------------------------------------ internals
+
+    def _not_initialized(self) -> dict[str, Any]:
+        return error_response(ErrorCode.NOT_INITIALIZED, "call initialize() first")
+
+    def _address(self) -> str:
+        return self._zmq_address or zmq_address_from_env(self._environ)
+
+    def _check(
+        self, symbol: object, exchange: object, mode: object
+    ) -> tuple[str, str, Mode] | Rejected:
+        m = normalize_mode(mode)
+        if isinstance(m, Rejected):
+            return m
+        exch = normalize_exchange(exchange)
+        if isinstance(exch, Rejected):
+            return exch
+        sym = normalize_symbol(symbol)
+        if isinstance(sym, Rejected):
+            return sym
+        return sym, exch, m
+
+    def _resolve(self, symbol: str, exchange: str) -> tuple[int, int] | Rejected:
+        resolver = self._resolver
+        if resolver is None:
+            return Rejected(
+                ErrorCode.SYMBOL_NOT_FOUND,
+                f"no symbol resolver: cannot resolve {exchange}:{symbol} "
+                "(set JAINAM_INSTRUMENT_MASTER or pass a resolver)",
+            )
+        try:
+            found = resolver.resolve(symbol, exchange)
+        except Exception as exc:
+            log.error("symbol resolver failed for %s:%s: %r", exchange, symbol, exc)
+            return Rejected(ErrorCode.INTERNAL_ERROR, f"symbol resolver failed: {exc}")
+        if found is None:
+            return Rejected(ErrorCode.SYMBOL_NOT_FOUND, f"unknown symbol {symbol!r} on {exchange}")
+        segment, instrument_id = int(found[0]), int(found[1])
+        if segment != EXCHANGE_SEGMENTS[exchange]:
+            return Rejected(
+                ErrorCode.SYMBOL_NOT_FOUND,
+                f"{exchange}:{symbol} resolved to segment {segment}, "
+                f"but {exchange} streams on {EXCHANGE_SEGMENTS[exchange]}",
+            )
+        return segment, instrument_id
+
+    def _drop_want(self, key: _SubKey, consumer: Hashable) -> int:
+        """Remove one want (lock held); returns how many wants remain for ``key``."""
+        sub = self._subs[key]
+        sub.consumers[consumer] -= 1
+        if sub.consumers[consumer] <= 0:
+            del sub.consumers[consumer]
+        remaining = sum(sub.consumers.values())
+        if remaining == 0:
+            del self._subs[key]
+            route = (sub.segment, sub.instrument_id, sub.mode.xts_code)
+            targets = self._routes.get(route)
+            if targets is not None:
+                targets.discard((sub.exchange, sub.symbol))
+                if not targets:
+                    del self._routes[route]
+        return remaining
+
+    def _on_tick(self, tick: Tick) -> None:
+        """Delivery thread: publish the tick for every platform symbol subscribed to it."""
+        mode = Mode.from_xts_code(tick.message_code)
+        if mode is None:
+            self.counts["ticks_ignored"] += 1
+            return
+        # Held while publishing (PUB sends never block): once unsubscribe() returned, no
+        # message for its topic can still be on its way out.
+        with self._lock:
+            targets = self._routes.get((tick.exchange_segment, tick.instrument_id, mode.xts_code))
+            publisher = self._publisher
+            if not targets or publisher is None:
+                self.counts["ticks_unrouted"] += 1
+                return
+            for exchange, symbol in tuple(targets):
+                payload = normalize_tick(tick, mode, symbol, exchange)
+                if publisher.publish(topic_for(exchange, symbol, mode), payload):
+                    self.counts["published"] += 1
+                else:
+                    self.counts["publish_errors"] += 1
+
+    def _on_exhausted(self, reason: str) -> None:
+        log.critical("jainam_prop stream gave up reconnecting: %s", reason)
+
+    def _stop_stream(self) -> None:
+        """Shut the stream down and close the publisher (``_life`` held, ``_lock`` not)."""
+        with self._lock:
+            stream, publisher = self._stream, self._publisher
+            self._stream = None
+        if stream is not None:
+            stream.shutdown()  # joins the delivery thread, which takes _lock: not held here
+        with self._lock:
+            self._publisher = None
+        if publisher is not None:
+            publisher.close()
+
+    def _release_store(self, keep: bool = False) -> None:
+        store = self._store
+        if store is not None and self._owns_store:
+            store.close()  # disposes connections; the store stays usable
+        if not keep:
+            self._store = None
+
+    def _build_config(self, user: str, data: Mapping[str, Any]) -> AdapterConfig:
+        overrides: dict[str, Any] = dict(self._stream_options)
+        for name, value in data.items():
+            target = _ALIASES.get(name, name)
+            if target in _CONFIG_FIELDS and value is not None:
+                overrides[target] = value
+        overrides.setdefault("user", user)
+        return AdapterConfig.from_env(self._environ, **overrides)
+
+    def _build_resolver(self, data: Mapping[str, Any]) -> SymbolResolver | None:
+        path = data.get("instrument_master")
+        if path:
+            return MasterFileResolver.from_files(path)
+        if self._resolver is not None:
+            return self._resolver
+        return MasterFileResolver.from_env(self._environ)
+
+    def _build_store(self, data: Mapping[str, Any]) -> tuple[Any, bool]:
+        given = data.get("store")
+        if given is not None:
+            return given, False
+        from jainam_fsm.store import TokenStore
+
+        kwargs: dict[str, Any] = {}
+        if data.get("database_url"):
+            kwargs["url"] = data["database_url"]
+        if data.get("pepper"):
+            kwargs["pepper"] = data["pepper"]
+        return TokenStore.from_env(self._environ, **kwargs), True
+
+    def _save_feed_token(
+        self, store: Any, user: str, data: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        from jainam_fsm.transport.rest import jwt_expiry
+
+        token = str(data["feed_token"])
+        REDACTOR.add(token)
+        try:
+            store.store_broker_auth_token(
+                user,
+                feed_token=token,
+                user_id=data.get("feed_user_id") or None,
+                feed_token_expires_at=jwt_expiry(token),
+            )
+        except JainamError as exc:
+            return error_response(
+                ErrorCode.CONFIG_ERROR, REDACTOR(f"cannot store the feed token: {exc}")
+            )
+        return None
+
+    def _token_source_factory(self) -> Any:
+        store, config = self._store, self._config
+        assert config is not None
+
+        def make(login: Any, telemetry: TelemetrySink) -> TokenSource:
+            from jainam_fsm.store import StoredTokenSource
+
+            return StoredTokenSource(
+                store, config.user, login, telemetry, refresh_margin=config.refresh_margin
+            )
+
+        return make
