@@ -19,7 +19,6 @@ import pytest
 from jainam_fsm.core.backoff import BackoffPolicy
 from jainam_fsm.core.machine import State
 from jainam_fsm.streaming import StreamingAdapter
-from tests.conftest import TEST_CONFIG
 from tests.test_adapter_support import (
     FAST_BACKOFF,
     A,
@@ -31,7 +30,6 @@ from tests.test_adapter_support import (
     TickLog,
     harness,  # noqa: F401  (fixture)
     keys,
-    sim_config,  # noqa: F401  (fixture)
     wait_for,
 )
 
@@ -151,7 +149,7 @@ def test_a_storm_of_faults_still_runs_one_loop(harness: Harness) -> None:
     assert sampler.max_sockets == 1
 
 
-@pytest.mark.parametrize("sim_config", [replace(TEST_CONFIG, ping_interval=1.0, ping_timeout=1.0)])
+@pytest.mark.parametrize("harness", [dict(ping_interval=1.0, ping_timeout=1.0)], indirect=True)
 def test_reconnects_after_heartbeat_timeout(harness: Harness) -> None:
     """A half-dead link (no data, no Engine.IO pings) is noticed by the heartbeat timeout.
 

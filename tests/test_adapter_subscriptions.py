@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import replace
 
 import pytest
 
 from jainam_fsm.core.machine import State
 from jainam_fsm.xts.ticks import Tick
-from tests.conftest import TEST_CONFIG
 from tests.test_adapter_support import (
     A,
     B,
@@ -25,7 +23,6 @@ from tests.test_adapter_support import (
     TickLog,
     harness,  # noqa: F401  (fixture)
     keys,
-    sim_config,  # noqa: F401  (fixture)
     wait_for,
 )
 
@@ -95,7 +92,7 @@ def test_a_server_that_forgot_everything_gets_every_subscription_again(harness: 
         wait_for(lambda i=inst: ticks.count(i, since) >= 2, what=f"ticks of {inst}")
 
 
-@pytest.mark.parametrize("sim_config", [replace(TEST_CONFIG, keep_subscriptions_on_login=True)])
+@pytest.mark.parametrize("harness", [dict(keep_subscriptions_on_login=True)], indirect=True)
 def test_already_subscribed_counts_as_success(harness: Harness) -> None:
     """A new login that keeps the old session's subscriptions answers e-session-0002."""
     tel, ticks = RecordingTelemetry(), TickLog()
@@ -119,7 +116,7 @@ def test_already_subscribed_counts_as_success(harness: Harness) -> None:
     wait_for(lambda: ticks.count(A, since) >= 2 and ticks.count(B, since) >= 2, what="ticks")
 
 
-@pytest.mark.parametrize("sim_config", [replace(TEST_CONFIG, subscription_limit=500, rate=2.0)])
+@pytest.mark.parametrize("harness", [dict(subscription_limit=500, rate=2.0)], indirect=True)
 def test_120_instruments_go_in_batches_of_at_most_50_without_duplicates(
     harness: Harness,
 ) -> None:

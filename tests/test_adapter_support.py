@@ -19,7 +19,7 @@ import pytest
 
 from jainam_fsm.core.backoff import BackoffPolicy
 from jainam_fsm.core.ports import TelemetrySink, TokenSource
-from jainam_fsm.simulator import SimulatorConfig, SimulatorThread
+from jainam_fsm.simulator import SimulatorThread
 from jainam_fsm.store import StoredTokenSource, TokenStore
 from jainam_fsm.streaming import AdapterConfig, StreamingAdapter
 from jainam_fsm.telemetry import LoggingTelemetry
@@ -171,19 +171,14 @@ class Harness:
         return {(s, i, c) for c, insts in self.sim.subscriptions().items() for s, i in insts}
 
 
-def start_sim(**overrides: Any) -> SimulatorThread:
-    return SimulatorThread(replace(TEST_CONFIG, **overrides)).start()
-
-
 @pytest.fixture
-def sim_config() -> SimulatorConfig:
-    """Override in a module to change the simulator's settings."""
-    return TEST_CONFIG
+def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+    """A simulator (:data:`TEST_CONFIG`) and a SQLite store; every adapter shut down after.
 
-
-@pytest.fixture
-def harness(tmp_path: Path, sim_config: SimulatorConfig) -> Iterator[Harness]:
-    sim = SimulatorThread(sim_config).start()
+    Other simulator settings: ``@pytest.mark.parametrize("harness", [{...}], indirect=True)``.
+    """
+    overrides: dict[str, Any] = getattr(request, "param", {})
+    sim = SimulatorThread(replace(TEST_CONFIG, **overrides)).start()
     h = Harness(sim, tmp_path)
     try:
         yield h

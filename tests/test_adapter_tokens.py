@@ -1,0 +1,156 @@
+"""Feed tokens of the real adapter: reuse from the SQLite store, exactly one refresh when the
+server rejects a token (at REST or at the socket), and no retry on bad credentials.
+"""
+
+# ruff: noqa: F811  (the harness fixture is imported, then requested by name)
+from __future__ import annotations
+
+import threading
+import time
+
+from jainam_fsm.core.machine import State
+from jainam_fsm.streaming.adapter import current_token
+from tests.test_adapter_support import (
+    A,
+    B,
+    C,
+    Harness,
+    RecordingTelemetry,
+    TickLog,
+    harness,  # noqa: F401  (fixture)
+    keys,
+    wait_for,
+)
+
+
+def connected(h: Harness, *insts: tuple[int, int], tel: RecordingTelemetry | None = None):  # type: ignore[no-untyped-def]
+    ticks = TickLog()
+    adapter = h.adapter(ticks, telemetry=tel)
+    for inst in insts:
+        adapter.subscribe(*inst)
+    adapter.connect()
+    assert adapter.wait_ready(10)
+    return adapter, ticks
+
+
+def ticks_of_all(ticks: TickLog, *insts: tuple[int, int]) -> None:
+    since = time.monotonic()
+    for inst in insts:
+        wait_for(lambda i=inst: ticks.count(i, since) >= 2, what=f"ticks of {inst}")
+
+
+def test_a_second_adapter_reuses_the_stored_token(harness: Harness) -> None:
+    tel1 = RecordingTelemetry()
+    first, _ = connected(harness, A, tel=tel1)
+    assert harness.sim.stats()["logins"] == 1
+    assert tel1.count("token.login") == 1
+    token = current_token(first)
+    first.shutdown()
+
+    tel2 = RecordingTelemetry()
+    second, ticks = connected(harness, A, B, tel=tel2)
+    ticks_of_all(ticks, A, B)
+    assert harness.sim.stats()["logins"] == 1  # zero logins for the second adapter
+    assert second.stats().get("logins", 0) == 0
+    assert tel2.count("token.reused") == 1 and tel2.count("token.login") == 0
+    assert current_token(second) == token
+    assert harness.server_set() == keys(A, B)
+
+    # A third one while the second still runs: also zero logins, both stream.
+    _third, ticks3 = connected(harness, A)
+    ticks_of_all(ticks3, A)
+    ticks_of_all(ticks, A, B)
+    assert harness.sim.stats()["logins"] == 1
+
+
+def test_one_refresh_when_rest_rejects_the_token(harness: Harness) -> None:
+    tel = RecordingTelemetry()
+    adapter, ticks = connected(harness, A, B, tel=tel)
+    old = current_token(adapter)
+    harness.sim.invalidate_tokens()  # the socket stays up, mute; REST answers e-session-0007
+    adapter.subscribe(*C)  # the next REST call finds out
+    wait_for(lambda: harness.sim.stats()["logins"] == 2, what="refresh login")
+    wait_for(lambda: adapter.stats()["socket_connects"] == 2, what="new socket")
+    assert adapter.wait_ready(10)
+    assert harness.sim.stats()["logins"] == 2  # exactly one refresh
+    assert harness.sim.stats()["invalid_token_requests"] == 1
+    assert tel.count("token.refreshed") == 1
+    assert current_token(adapter) != old
+    assert harness.store.get_record("u").feed_token == current_token(adapter)
+    rejected = [t for t in tel.of("lifecycle.transition") if t["trigger"] == "token_rejected"]
+    assert [t["reason"] for t in rejected] == ["token_rejected_at_rest"]
+    # The new session starts empty: every desired instrument was subscribed again.
+    assert harness.server_set() == keys(A, B, C)
+    assert tel.of("replay")[-1]["subscribed"] == 3
+    ticks_of_all(ticks, A, B, C)
+    assert harness.sim.stats()["logins"] == 2
+
+
+def test_one_refresh_when_the_socket_gets_a_logout(harness: Harness) -> None:
+    tel = RecordingTelemetry()
+    adapter, ticks = connected(harness, A, B, tel=tel)
+    harness.sim.invalidate_tokens(disconnect=True)  # `logout` event, then a server disconnect
+    wait_for(lambda: harness.sim.stats()["logins"] == 2, what="refresh login")
+    wait_for(lambda: adapter.stats()["socket_connects"] == 2, what="new socket")
+    assert adapter.wait_ready(10)
+    assert harness.sim.stats()["logout_events"] == 1
+    assert tel.count("token.refreshed") == 1
+    assert harness.server_set() == keys(A, B)
+    assert tel.of("replay")[-1]["subscribed"] == 2
+    ticks_of_all(ticks, A, B)
+    assert harness.sim.stats()["logins"] == 2
+    assert adapter.stats()["link_token_rejected"] == 1
+
+
+def test_one_refresh_when_the_socket_handshake_rejects_the_token(harness: Harness) -> None:
+    """The stored token still looks valid (JWT exp far away) but the server expired it."""
+    tel = RecordingTelemetry()
+    adapter, ticks = connected(harness, A, B, tel=tel)
+    harness.sim.expire_tokens()
+    harness.sim.sever()  # the reconnect presents the expired token at the handshake
+    wait_for(lambda: adapter.stats()["socket_connects"] == 2, what="new socket")
+    assert adapter.wait_ready(10)
+    stats = harness.sim.stats()
+    assert stats["socket_rejects"] == 1 and stats["logins"] == 2
+    rejected = [t for t in tel.of("lifecycle.transition") if t["trigger"] == "token_rejected"]
+    assert [t["reason"] for t in rejected] == ["token_rejected_at_socket"]
+    assert tel.count("token.refreshed") == 1
+    assert harness.server_set() == keys(A, B)
+    ticks_of_all(ticks, A, B)
+    assert harness.sim.stats()["logins"] == 2
+
+
+def test_rejected_credentials_exhaust_at_once_without_retry(harness: Harness) -> None:
+    tel = RecordingTelemetry()
+    reasons: list[str] = []
+    called = threading.Event()
+
+    def on_exhausted(reason: str) -> None:
+        reasons.append(reason)
+        called.set()
+
+    harness.sim.reject_credentials()
+    adapter = harness.adapter(telemetry=tel, on_exhausted=on_exhausted)
+    adapter.subscribe(*A)
+    adapter.connect()
+    assert adapter.wait_state(State.EXHAUSTED, 10)
+    assert called.wait(5)
+    assert reasons == ["credentials_rejected"]
+    assert adapter.stats()["exhausted_reason"] == "credentials_rejected"
+    assert [t["dest"] for t in tel.of("lifecycle.transition")] == ["authenticating", "exhausted"]
+    assert tel.count("reconnect.scheduled") == 0
+    # No retry: 10 x the first backoff delay later, still one login attempt.
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline:
+        assert harness.sim.stats()["login_failures"] == 1
+        time.sleep(0.02)
+    assert harness.sim.stats()["logins"] == 0 and harness.sim.stats()["socket_connects"] == 0
+    assert harness.store.get_record("u") is None or harness.store.get_record("u").feed_token is None
+    assert len(reasons) == 1
+
+    # Fixed credentials + connect(): streams.
+    harness.sim.reject_credentials(False)
+    adapter.connect()
+    assert adapter.wait_ready(10)
+    assert harness.sim.stats()["logins"] == 1
+    assert harness.server_set() == keys(A)
