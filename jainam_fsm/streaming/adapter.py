@@ -353,6 +353,8 @@ class StreamingAdapter:
         self._io.call_soon(decode_all)
 
     def _dispatch(self, item: Tick | MarketStatus) -> None:
+        if self._closed:
+            return  # shut down (maybe by this very callback): the rest of a batch is dropped
         if type(item) is Tick:
             # Checked again at delivery: a tick queued before unsubscribe() returned must not
             # reach the consumer after it. Only this thread writes this counter.
