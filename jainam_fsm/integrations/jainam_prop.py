@@ -374,6 +374,11 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
         """The live :class:`StreamingAdapter` (None when disconnected)."""
         return self._stream
 
+    @property
+    def publisher(self) -> ZmqPublisher | None:
+        """The live ZeroMQ publisher (None when disconnected)."""
+        return self._publisher
+
     def wait_ready(self, timeout: float = 10.0) -> bool:
         """Block until connected with every subscription applied (False on timeout)."""
         stream = self._stream
