@@ -283,3 +283,14 @@ async def test_sever_cuts_long_polling_sessions_too(xts: XtsProbe) -> None:
         assert reasons == ["transport error"]
     finally:
         await client.shutdown()
+
+
+async def test_refused_login_status_is_configurable(simulator_factory: SimFactory) -> None:
+    sim = await simulator_factory(login_failure_status=502)
+    sim.reject_logins(30)
+    async with aiohttp.ClientSession() as http:
+        status, body = await XtsProbe(sim, http).request(
+            "POST", "/auth/login", data={"appKey": "k", "secretKey": "s"}
+        )
+    assert status == 502
+    assert isinstance(body, str) and "502" in body

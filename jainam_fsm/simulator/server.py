@@ -362,9 +362,10 @@ class Simulator:
         if time.monotonic() < self._logins_refused_until:
             self._c["logins_refused"] += 1
             # What a proxy in front of a dead backend answers: HTML, not the JSON envelope.
+            status = self.config.login_failure_status
             return web.Response(
-                status=self.config.login_failure_status,
-                text="<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>",
+                status=status,
+                text=f"<html><body><h1>{status} Service Temporarily Unavailable</h1></body></html>",
                 content_type="text/html",
             )
         raw = await request.text()
