@@ -21,11 +21,27 @@ from jainam_fsm.core.ports import FeedToken, Instrument, RequestOutcome
 from jainam_fsm.errors import TokenRejected, TransportFailure
 from jainam_fsm.streaming.config import AdapterConfig
 from jainam_fsm.streaming.ioloop import IoThread
-from jainam_fsm.telemetry import REDACTOR
+from jainam_fsm.telemetry import REDACTOR, RedactingFilter
 from jainam_fsm.transport.rest import XtsRestClient
 from jainam_fsm.xts.codes import BroadcastMode, MessageCode, event_name
 
 log = logging.getLogger("jainam_fsm.transport")
+
+
+def _library_logger(name: str) -> logging.Logger:
+    """A logger for python-socketio/-engineio that scrubs secrets: at INFO they log the
+    socket URL, token query included. Quiet (WARNING) unless configured otherwise."""
+    logger = logging.getLogger(name)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)
+    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+        logger.addFilter(RedactingFilter())
+    return logger
+
+
+#: Passed to python-socketio instead of its own loggers, whose records nobody redacts.
+SOCKETIO_LOG = _library_logger("jainam_fsm.transport.socketio")
+ENGINEIO_LOG = _library_logger("jainam_fsm.transport.engineio")
 
 #: Data events registered explicitly (fast path); anything else lands in the catch-all.
 DATA_CODES = tuple(int(c) for c in MessageCode)
@@ -127,8 +143,8 @@ class XtsTransport:
         cfg = self.config
         sio = socketio.AsyncClient(
             reconnection=False,
-            logger=False,
-            engineio_logger=False,
+            logger=SOCKETIO_LOG,
+            engineio_logger=ENGINEIO_LOG,
             ssl_verify=cfg.verify_tls,
             handle_sigint=False,
         )
