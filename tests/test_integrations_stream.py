@@ -350,3 +350,31 @@ def test_two_symbols_of_one_instrument_are_routed_separately(
         assert (1, 2885) in sim.subscriptions().get(1512, set())
     finally:
         adapter.disconnect()
+
+
+def test_exhausted_stream_is_not_connected_and_connect_revives_it(
+    simulator_thread: SimulatorThread, proxy: Proxy, tmp_path: Path
+) -> None:
+    """When reconnecting gives up, ``connected`` turns False (the proxy's cue to re-create or
+    re-connect); ``connect()`` revives the same adapter and its subscriptions."""
+    sim = simulator_thread
+    env = sim_env(sim, tmp_path) | {"JAINAM_BACKOFF_INITIAL": "0.05",
+                                    "JAINAM_BACKOFF_MAX_ATTEMPTS": "2"}
+    adapter = make_adapter(proxy, env)
+    assert adapter.subscribe("INFY", "NSE", 1)["status"] == "success"
+    assert adapter.connect() is None
+    try:
+        assert adapter.wait_ready(15)
+        proxy.wait_topics({"NSE_INFY_LTP"})
+        sim.go_down()
+        stream = adapter.stream
+        assert stream is not None
+        assert stream.wait_state(State.EXHAUSTED, 15)
+        assert not adapter.connected
+        sim.come_up()
+        assert adapter.connect() is None
+        assert adapter.stream is stream  # revived, not rebuilt
+        assert adapter.wait_ready(15) and adapter.connected
+        proxy.wait_topics({"NSE_INFY_LTP"}, after_ms=now_ms())
+    finally:
+        adapter.disconnect()
