@@ -451,3 +451,14 @@ def test_connect_with_bad_zmq_address(tmp_path: Path) -> None:
                                           environ=env_for(tmp_path, ZMQ_PORT="http"))
     assert bad_port.initialize("jainam_prop", "alice") is None
     assert is_error(bad_port.connect(), "CONFIG_ERROR")
+
+
+def test_connect_without_pyzmq_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "zmq", None)  # `import zmq` now fails
+    a = JainamPropWebSocketAdapter(InMemoryResolver(), environ=env_for(tmp_path))
+    assert a.initialize("jainam_prop", "alice") is None
+    out = a.connect()
+    assert is_error(out, "CONFIG_ERROR") and "jainam-fsm[zmq]" in out["message"]  # type: ignore[index]
+    assert a.stream is None
