@@ -53,7 +53,8 @@ async def test_good_token_gets_joined_then_json_string_ticks(xts: XtsProbe) -> N
 
 
 @pytest.mark.parametrize(
-    "which", ["bogus-token", "replaced-token", "expired-token", "wrong-user", "binary-format"]
+    "which",
+    ["bogus-token", "replaced-token", "expired-token", "wrong-user", "binary-format", "bad-mode"],
 )
 async def test_bad_connect_gets_error_then_server_disconnect(xts: XtsProbe, which: str) -> None:
     token = await xts.login()
@@ -68,6 +69,8 @@ async def test_bad_connect_gets_error_then_server_disconnect(xts: XtsProbe, whic
         url = xts.socket_url(token, user_id="SOMEONE")
     elif which == "binary-format":
         url = url.replace("publishFormat=JSON", "publishFormat=Binary")
+    elif which == "bad-mode":
+        url = url.replace("broadcastMode=Full", "broadcastMode=Fast")
     client = socketio.AsyncClient(reconnection=False)
     seen: list[tuple[str, object]] = []
     reasons: list[str] = []
@@ -81,7 +84,7 @@ async def test_bad_connect_gets_error_then_server_disconnect(xts: XtsProbe, whic
     assert [e for e, _ in seen] == ["connect", "error"]
     error = json.loads(str(seen[1][1]))
     assert error["type"] == "error"
-    expected = "e-app-0001" if which == "binary-format" else "e-session-0007"
+    expected = "e-app-0001" if which in ("binary-format", "bad-mode") else "e-session-0007"
     assert error["code"] == expected
     stats = xts.sim.stats()
     assert stats["socket_rejects"] == 1
