@@ -23,9 +23,11 @@ import asyncio
 import cProfile
 import json
 import pstats
+import resource
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,15 @@ from typing import Any
 from benchmarks.common import EVENT, PEPPER, SimInfo, instruments
 
 Record = list[tuple[int, int, int]]
-MODES = ("async", "sync", "adapter", "async-decode", "async-decode-thread")
+MODES = (
+    "async",
+    "sync",
+    "adapter",
+    "async-decode",
+    "async-decode-thread",
+    "async-decode-coalesced",
+    "async-decode-linger",
+)
 
 
 class Meter:
@@ -45,22 +55,33 @@ class Meter:
         self.want_record = record
         self.records: Record = []
 
-    def start(self) -> tuple[int, float, float]:
+    def start(self) -> tuple[int, float, float, Any]:
         self.recording = self.want_record
-        return self.count, time.process_time(), time.perf_counter()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return self.count, time.process_time(), time.perf_counter(), usage
 
-    def stop(self, start: tuple[int, float, float]) -> dict[str, float]:
+    def stop(self, start: tuple[int, float, float, Any]) -> dict[str, float]:
         self.recording = False
         count, cpu, wall = self.count, time.process_time(), time.perf_counter()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
         events = count - start[0]
         cpu_s, wall_s = cpu - start[1], wall - start[2]
+        per = 1 / events if events else float("nan")
+        u0 = start[3]
         return {
             "events": events,
             "seconds": wall_s,
             "rate": events / wall_s,
             "cpu_s": cpu_s,
             "cpu_share": cpu_s / wall_s,
-            "cpu_us_per_event": cpu_s / events * 1e6 if events else float("nan"),
+            "cpu_us_per_event": cpu_s * per * 1e6,
+            # user/system split and context switches (all threads): what a thread hand-off costs
+            "user_us_per_event": (usage.ru_utime - u0.ru_utime) * per * 1e6,
+            "sys_us_per_event": (usage.ru_stime - u0.ru_stime) * per * 1e6,
+            "ctx_switches_per_event": (
+                usage.ru_nvcsw - u0.ru_nvcsw + usage.ru_nivcsw - u0.ru_nivcsw
+            )
+            * per,
         }
 
 
@@ -74,6 +95,60 @@ def _rest_body(ids: list[tuple[int, int]]) -> dict[str, Any]:
 def _query(sim: SimInfo, token: str) -> str:
     query = f"token={token}&userID={sim.user_id}&publishFormat=JSON&broadcastMode=Full"
     return f"{sim.root_url}/?{query}"
+
+
+class Coalesced:
+    """Ablation: a delivery thread woken at most once per event-loop iteration.
+
+    ``put`` (on the loop) only appends; the wake-up is scheduled with ``call_soon``, so a
+    burst of frames read in one iteration costs one notify instead of one per tick.
+    """
+
+    def __init__(
+        self, callback: Callable[[Any], None], loop: asyncio.AbstractEventLoop, linger: float = 0.0
+    ) -> None:
+        self._linger = linger
+        self._callback = callback
+        self._loop = loop
+        self._queue: deque[Any] = deque()
+        self._cond = threading.Condition()
+        self._scheduled = False
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def put(self, item: Any) -> None:
+        self._queue.append(item)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._wake)
+
+    def _wake(self) -> None:
+        self._scheduled = False
+        with self._cond:
+            self._cond.notify()
+
+    def _run(self) -> None:
+        q, callback = self._queue, self._callback
+        while True:
+            with self._cond:
+                while not q and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+            while q:
+                while q:
+                    callback(q.popleft())
+                if self._linger:
+                    time.sleep(self._linger)  # let a few ticks gather before the next drain
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        self._thread.join(5)
 
 
 # -- bare AsyncClient --------------------------------------------------------------------------
@@ -120,7 +195,18 @@ async def run_async(sim: SimInfo, args: argparse.Namespace, meter: Meter) -> dic
         def count(item: Any) -> None:
             meter.count += 1
 
-        if args.mode == "async-decode-thread":
+        if args.mode.startswith("async-decode-coalesced") or args.mode == "async-decode-linger":
+            linger = 0.01 if args.mode == "async-decode-linger" else 0.0
+            delivery = Coalesced(count, asyncio.get_running_loop(), linger)
+            delivery.start()
+            put = delivery.put
+
+            def on_tick_decoded(data: str) -> None:
+                item = decode(EVENT, data)
+                if item is not None:
+                    put(item)
+
+        elif args.mode == "async-decode-thread":
             delivery = Delivery(count)
             delivery.start()
             put = delivery.put

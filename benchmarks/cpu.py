@@ -1,0 +1,62 @@
+"""CPU per received event in the consumer process, at a fixed offered rate.
+
+The simulator (``python -m jainam_fsm.simulator``) runs in its own process; each consumer mode of
+:mod:`benchmarks.consumer` runs in a fresh child process, one at a time, in interleaved rounds
+(ABC ABC ...), so drift in the machine's load hits every mode alike. The figure per mode is the
+median over rounds of process CPU time / events received in the window.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.common import SimProcess, median, run_child
+
+#: The baseline first; the ablations show where the adapter's extra time goes.
+MODES = ("async", "adapter", "sync", "async-decode", "async-decode-thread", "async-decode-linger")
+
+
+def run(
+    rate: float = 2000.0,
+    n: int = 50,
+    rounds: int = 2,
+    warmup: float = 1.0,
+    seconds: float = 3.0,
+    modes: tuple[str, ...] = MODES,
+) -> dict[str, Any]:
+    """``rate`` events/s in total over ``n`` instruments (1501, full JSON)."""
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
+    with SimProcess.cli(rate=rate / n, limit=max(n, 50)) as sim:
+        assert sim.info is not None
+        for r in range(rounds):
+            order = modes if r % 2 == 0 else tuple(reversed(modes))
+            for mode in order:
+                args = ["benchmarks.consumer", mode, *sim.info.as_args()]
+                args += ["--instruments", str(n), "--warmup", str(warmup)]
+                args += ["--seconds", str(seconds)]
+                runs[mode].append(run_child(args))
+    summary: dict[str, Any] = {}
+    for mode, rows in runs.items():
+        summary[mode] = {
+            "cpu_us_per_event": median([r["cpu_us_per_event"] for r in rows]),
+            "rate": median([r["rate"] for r in rows]),
+            "cpu_share": median([r["cpu_share"] for r in rows]),
+            "user_us_per_event": median([r["user_us_per_event"] for r in rows]),
+            "sys_us_per_event": median([r["sys_us_per_event"] for r in rows]),
+            "ctx_switches_per_event": median([r["ctx_switches_per_event"] for r in rows]),
+            "rounds": [round(r["cpu_us_per_event"], 1) for r in rows],
+        }
+    base = summary["async"]["cpu_us_per_event"]
+    for row in summary.values():
+        row["ratio"] = row["cpu_us_per_event"] / base
+    return {"offered_rate": rate, "instruments": n, "seconds": seconds, "modes": summary}
+
+
+def profile(rate: float = 2000.0, n: int = 50, seconds: float = 3.0, path: str = "") -> str:
+    """cProfile the adapter's I/O and delivery threads over one window; the report's path."""
+    with SimProcess.cli(rate=rate / n, limit=max(n, 50)) as sim:
+        assert sim.info is not None
+        args = ["benchmarks.consumer", "adapter", *sim.info.as_args()]
+        args += ["--instruments", str(n), "--seconds", str(seconds), "--profile", path]
+        run_child(args)
+    return path
