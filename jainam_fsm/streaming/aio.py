@@ -35,6 +35,7 @@ class AsyncStreamingAdapter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[Tick] = asyncio.Queue(maxsize=max_queue)
         self.dropped = 0
+        self.discarded_unsubscribed = 0
         self.adapter = StreamingAdapter(
             config,
             self._from_delivery_thread,
@@ -74,6 +75,7 @@ class AsyncStreamingAdapter:
     def stats(self) -> dict[str, Any]:
         out = self.adapter.stats()
         out["async_queue_dropped"] = self.dropped
+        out["async_queue_discarded_unsubscribed"] = self.discarded_unsubscribed
         return out
 
     async def wait_ready(self, timeout: float = 10.0) -> bool:
@@ -93,7 +95,13 @@ class AsyncStreamingAdapter:
         return self
 
     async def __anext__(self) -> Tick:
-        return await self._queue.get()
+        wants = self.adapter.registry.wants
+        while True:
+            tick = await self._queue.get()
+            # Queued before an unsubscribe: no longer wanted, so not handed out (counted).
+            if wants(tick.exchange_segment, tick.instrument_id, tick.message_code):
+                return tick
+            self.discarded_unsubscribed += 1
 
     def _from_delivery_thread(self, tick: Tick) -> None:
         loop = self._loop
