@@ -184,10 +184,8 @@ def test_stalled_feed_is_noticed_by_the_watchdog(harness: Harness) -> None:
     tel, ticks = RecordingTelemetry(), TickLog()
     adapter = start_streaming(harness, tel, ticks, stall_timeout=0.5)
     harness.sim.stall()  # sockets stay up and pings go on: only the data watchdog notices
-    stalled_at = time.monotonic()
     wait_for(lambda: tel.count("connection.stalled"), timeout=5, what="stall detected")
     harness.sim.unstall()
-    assert time.monotonic() - stalled_at >= 0.5
     assert adapter.wait_ready(10)
     ticks_resume(ticks, time.monotonic())
     lost = transitions(tel, "backing_off")

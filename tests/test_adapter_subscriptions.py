@@ -6,12 +6,14 @@ instruments stop reaching the consumer at once, and unsubscribing never drops th
 # ruff: noqa: F811  (the harness fixture is imported, then requested by name)
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
 import pytest
 
 from jainam_fsm.core.machine import State
+from jainam_fsm.streaming import AsyncStreamingAdapter
 from jainam_fsm.xts.ticks import Tick
 from tests.test_adapter_support import (
     A,
@@ -23,6 +25,7 @@ from tests.test_adapter_support import (
     TickLog,
     harness,  # noqa: F401  (fixture)
     keys,
+    token_factory,
     wait_for,
 )
 
@@ -221,3 +224,25 @@ def test_unsubscribing_never_disconnects_the_feed(harness: Harness) -> None:
     stats = adapter.stats()
     assert (stats["socket_connects"], stats["socket_disconnects"]) == (1, 0)
     assert stats["state"] == "connected"
+
+
+async def test_async_adapter_hands_out_no_tick_of_an_unsubscribed_instrument(
+    harness: Harness,
+) -> None:
+    """The asyncio API has a second queue (on the host loop): same guarantee there."""
+    feed = AsyncStreamingAdapter(harness.config(), token_source=token_factory(harness.store))
+    async with feed:
+        feed.subscribe(*A)
+        feed.subscribe(*B)
+        assert await feed.wait_ready(10)
+        async with asyncio.timeout(10):  # nobody iterates yet: ticks of A and B pile up
+            while feed._queue.qsize() < 20:
+                await asyncio.sleep(0.01)
+        assert feed.unsubscribe(*B) is True
+        got: list[tuple[int, int]] = []
+        async with asyncio.timeout(10):
+            while got.count(A) < 20:
+                tick = await feed.__anext__()
+                got.append((tick.exchange_segment, tick.instrument_id))
+        assert B not in got
+        assert feed.stats()["async_queue_discarded_unsubscribed"] > 0
