@@ -246,3 +246,34 @@ def test_exhausted_after_attempts_spent_then_revived_by_connect(
     assert adapter.stats()["exhausted_reason"] is None
     assert harness.sim.stats()["socket_connects"] == sim_before["socket_connects"] + 1
     assert harness.server_set() == keys(A)
+
+
+def test_repeated_connect_calls_start_no_second_loop(harness: Harness) -> None:
+    tel, ticks = RecordingTelemetry(), TickLog()
+    policy = BackoffPolicy(initial=1.0, max_delay=1.0, max_attempts=5)
+    adapter = harness.adapter(ticks, telemetry=tel, backoff=policy)
+    adapter.subscribe(*A)
+    callers = [threading.Thread(target=adapter.connect) for _ in range(5)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join(5)
+    assert adapter.wait_ready(10)
+    adapter.connect()
+    assert adapter.wait_ready(10)
+    stats = harness.sim.stats()
+    assert (stats["logins"], stats["socket_connects"]) == (1, 1)
+    assert len(transitions(tel, "authenticating")) == 1
+
+    # connect() while backing off neither cuts the wait short nor adds an attempt.
+    harness.sim.sever()
+    assert adapter.wait_state(State.BACKING_OFF, 5)
+    for _ in range(5):
+        adapter.connect()
+    assert adapter._supervisor.wait_until(adapter._supervisor.idle, 5)
+    assert adapter.state() is State.BACKING_OFF
+    assert len(transitions(tel, "authenticating")) == 1
+    wait_for(lambda: adapter.stats()["socket_connects"] == 2, what="the one scheduled retry")
+    assert adapter.wait_ready(10)
+    assert len(transitions(tel, "authenticating")) == 2
+    assert_one_loop(harness, adapter, tel)

@@ -177,3 +177,16 @@ def test_100_connect_shutdown_cycles_leak_no_thread_or_fd(harness: Harness) -> N
     stats = harness.sim.stats()
     assert stats["logins"] == 1  # the stored token was reused 100 times
     assert stats["socket_connects"] == 101
+
+
+def test_shutdown_while_a_subscribe_request_hangs(harness: Harness) -> None:
+    adapter = harness.adapter(request_timeout=30.0)
+    adapter.subscribe(*A)
+    adapter.connect()
+    assert adapter.wait_ready(10)
+    harness.sim.set_rest_delay(20.0)
+    adapter.subscribe(*B)
+    wait_for(lambda: harness.sim.stats()["rest_in_flight"] == 1, what="subscribe in flight")
+    assert timed_shutdown(adapter) < FAST
+    assert_shut_down(adapter, harness)
+    harness.sim.set_rest_delay(0)

@@ -246,3 +246,22 @@ async def test_async_adapter_hands_out_no_tick_of_an_unsubscribed_instrument(
                 got.append((tick.exchange_segment, tick.instrument_id))
         assert B not in got
         assert feed.stats()["async_queue_discarded_unsubscribed"] > 0
+
+
+def test_the_server_is_told_only_when_the_last_consumer_leaves(harness: Harness) -> None:
+    ticks = TickLog()
+    adapter = harness.adapter(ticks)
+    assert adapter.subscribe(*A, consumer="chart") is True
+    assert adapter.subscribe(*A, consumer="strategy") is False
+    adapter.connect()
+    assert adapter.wait_ready(10)
+    assert adapter.unsubscribe(*A, consumer="chart") is False
+    assert adapter.wait_ready(10)
+    since = time.monotonic()
+    wait_for(lambda: ticks.count(A, since) >= 3, what="ticks for the remaining consumer")
+    assert harness.sim.stats()["unsubscribe_requests"] == 0
+    assert harness.server_set() == keys(A)
+    assert adapter.unsubscribe(*A, consumer="strategy") is True
+    assert adapter.wait_ready(10)
+    assert harness.server_set() == set()
+    assert harness.sim.stats()["unsubscribe_requests"] == 1
