@@ -190,3 +190,22 @@ def test_shutdown_while_a_subscribe_request_hangs(harness: Harness) -> None:
     assert timed_shutdown(adapter) < FAST
     assert_shut_down(adapter, harness)
     harness.sim.set_rest_delay(0)
+
+
+def test_shutdown_from_the_on_exhausted_hook(harness: Harness) -> None:
+    """The hook runs on the supervisor thread: shutdown there must not join itself."""
+    returned = threading.Event()
+    adapter: StreamingAdapter | None = None
+
+    def on_exhausted(reason: str) -> None:
+        assert adapter is not None
+        adapter.shutdown()
+        returned.set()
+
+    harness.sim.reject_credentials()
+    adapter = harness.adapter(on_exhausted=on_exhausted)
+    adapter.subscribe(*A)
+    adapter.connect()
+    assert returned.wait(10)
+    wait_for(lambda: adapter_threads() == [], what="adapter threads to end")
+    assert_shut_down(adapter, harness)

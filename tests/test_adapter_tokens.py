@@ -154,3 +154,22 @@ def test_rejected_credentials_exhaust_at_once_without_retry(harness: Harness) ->
     assert adapter.wait_ready(10)
     assert harness.sim.stats()["logins"] == 1
     assert harness.server_set() == keys(A)
+
+
+def test_a_refresh_that_fails_for_a_while_is_retried_then_logs_in_once(harness: Harness) -> None:
+    """The server ends the session while logins answer 503: back off, then one good login."""
+    tel = RecordingTelemetry()
+    adapter, ticks = connected(harness, A, B, tel=tel)
+    harness.sim.reject_logins(0.5)
+    harness.sim.invalidate_tokens(disconnect=True)
+    wait_for(lambda: harness.sim.stats()["logins"] == 2, timeout=10, what="the good login")
+    wait_for(lambda: adapter.stats()["socket_connects"] == 2, what="new socket")
+    assert adapter.wait_ready(10)
+    stats = harness.sim.stats()
+    assert stats["logins_refused"] >= 1
+    assert stats["logins"] == 2  # exactly one successful refresh
+    assert stats["login_failures"] == 0
+    assert tel.count("reconnect.scheduled") >= 1
+    assert harness.server_set() == keys(A, B)
+    ticks_of_all(ticks, A, B)
+    assert adapter.stats()["attempt"] == 0
