@@ -8,6 +8,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from jainam_fsm.core.machine import State
 from jainam_fsm.streaming.adapter import current_token
 from tests.test_adapter_support import (
@@ -173,3 +175,25 @@ def test_a_refresh_that_fails_for_a_while_is_retried_then_logs_in_once(harness: 
     assert harness.server_set() == keys(A, B)
     ticks_of_all(ticks, A, B)
     assert adapter.stats()["attempt"] == 0
+
+
+@pytest.mark.parametrize("harness", [{"on_session_end": "silent"}], indirect=True)
+def test_a_silently_ended_session_is_found_by_the_watchdog_then_refreshed_once(
+    harness: Harness,
+) -> None:
+    """No logout event, no disconnect: the feed just goes mute."""
+    tel = RecordingTelemetry()
+    ticks = TickLog()
+    adapter = harness.adapter(ticks, telemetry=tel, stall_timeout=0.5)
+    adapter.subscribe(*A)
+    adapter.connect()
+    assert adapter.wait_ready(10)
+    harness.sim.invalidate_tokens(disconnect=True)
+    wait_for(lambda: adapter.stats()["socket_connects"] == 2, what="new socket")
+    assert adapter.wait_ready(10)
+    reasons = [(t["trigger"], t["reason"]) for t in tel.of("lifecycle.transition")]
+    assert ("connection_lost", "stall") in reasons
+    assert ("token_rejected", "token_rejected_at_socket") in reasons
+    assert harness.sim.stats()["logins"] == 2
+    assert harness.server_set() == keys(A)
+    ticks_of_all(ticks, A)
