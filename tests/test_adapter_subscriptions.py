@@ -92,7 +92,7 @@ def test_a_server_that_forgot_everything_gets_every_subscription_again(harness: 
     assert harness.sim.stats()["logins"] == 2
     since = time.monotonic()
     for inst in (A, B, C):
-        wait_for(lambda i=inst: ticks.count(i, since) >= 2, what=f"ticks of {inst}")
+        wait_for(ticks.has(2, inst, since), what=f"ticks of {inst}")
 
 
 @pytest.mark.parametrize("harness", [dict(keep_subscriptions_on_login=True)], indirect=True)

@@ -93,6 +93,10 @@ class TickLog:
                 and (inst is None or (tick.exchange_segment, tick.instrument_id) == inst)
             )
 
+    def has(self, n: int, inst: tuple[int, int], since: float = 0.0) -> Callable[[], bool]:
+        """A predicate for :func:`wait_for`: at least ``n`` ticks of ``inst`` since ``since``."""
+        return lambda: self.count(inst, since) >= n
+
     def instruments(self, since: float = 0.0) -> set[tuple[int, int]]:
         with self._lock:
             return {(k.exchange_segment, k.instrument_id) for t, k in self.ticks if t >= since}

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from jainam_fsm.core.machine import State
+from jainam_fsm.streaming import StreamingAdapter
 from jainam_fsm.streaming.adapter import current_token
 from tests.test_adapter_support import (
     A,
@@ -25,7 +26,10 @@ from tests.test_adapter_support import (
 )
 
 
-def connected(h: Harness, *insts: tuple[int, int], tel: RecordingTelemetry | None = None):  # type: ignore[no-untyped-def]
+def connected(
+    h: Harness, *insts: tuple[int, int], tel: RecordingTelemetry | None = None
+) -> tuple[StreamingAdapter, TickLog]:
+    """A ready adapter subscribed to ``insts``, and its tick log."""
     ticks = TickLog()
     adapter = h.adapter(ticks, telemetry=tel)
     for inst in insts:
@@ -38,7 +42,7 @@ def connected(h: Harness, *insts: tuple[int, int], tel: RecordingTelemetry | Non
 def ticks_of_all(ticks: TickLog, *insts: tuple[int, int]) -> None:
     since = time.monotonic()
     for inst in insts:
-        wait_for(lambda i=inst: ticks.count(i, since) >= 2, what=f"ticks of {inst}")
+        wait_for(ticks.has(2, inst, since), what=f"ticks of {inst}")
 
 
 def test_a_second_adapter_reuses_the_stored_token(harness: Harness) -> None:
@@ -78,7 +82,8 @@ def test_one_refresh_when_rest_rejects_the_token(harness: Harness) -> None:
     assert harness.sim.stats()["invalid_token_requests"] == 1
     assert tel.count("token.refreshed") == 1
     assert current_token(adapter) != old
-    assert harness.store.get_record("u").feed_token == current_token(adapter)
+    record = harness.store.get_record("u")
+    assert record is not None and record.feed_token == current_token(adapter)
     rejected = [t for t in tel.of("lifecycle.transition") if t["trigger"] == "token_rejected"]
     assert [t["reason"] for t in rejected] == ["token_rejected_at_rest"]
     # The new session starts empty: every desired instrument was subscribed again.
@@ -147,7 +152,8 @@ def test_rejected_credentials_exhaust_at_once_without_retry(harness: Harness) ->
         assert harness.sim.stats()["login_failures"] == 1
         time.sleep(0.02)
     assert harness.sim.stats()["logins"] == 0 and harness.sim.stats()["socket_connects"] == 0
-    assert harness.store.get_record("u") is None or harness.store.get_record("u").feed_token is None
+    record = harness.store.get_record("u")
+    assert record is None or record.feed_token is None
     assert len(reasons) == 1
 
     # Fixed credentials + connect(): streams.
