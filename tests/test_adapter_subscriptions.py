@@ -265,3 +265,31 @@ def test_the_server_is_told_only_when_the_last_consumer_leaves(harness: Harness)
     assert adapter.wait_ready(10)
     assert harness.server_set() == set()
     assert harness.sim.stats()["unsubscribe_requests"] == 1
+
+
+@pytest.mark.parametrize("harness", [{"subscription_limit": 500, "rate": 2.0}], indirect=True)
+def test_a_burst_of_subscribes_while_connected_sends_each_instrument_once(
+    harness: Harness,
+) -> None:
+    """120 subscribe() calls from 4 threads while connected: no instrument asked twice."""
+    adapter = harness.adapter()
+    adapter.subscribe(*A)
+    adapter.connect()
+    assert adapter.wait_ready(10)
+    wanted = [(2, 200_000 + n) for n in range(120)]
+
+    def burst(part: list[tuple[int, int]]) -> None:
+        for inst in part:
+            adapter.subscribe(*inst)
+
+    threads = [threading.Thread(target=burst, args=(wanted[n::4],)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert adapter.wait_ready(10)
+    assert harness.server_set() == keys(A, *wanted)
+    stats = harness.sim.stats()
+    assert stats["max_subscribe_batch"] <= 50
+    assert sum(stats["subscribe_batch_sizes"]) == 121  # A, then each of the 120 once
+    assert stats["already_subscribed"] == 0
