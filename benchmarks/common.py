@@ -208,6 +208,30 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def _git_commit() -> str:
+    """HEAD, plus ``+dirty`` when the library's sources differ from it (work in progress)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "jainam_fsm"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
 def machine_info() -> dict[str, Any]:
     """CPU model, cores, load, OS, Python and the versions of the packages on the hot path."""
     packages = {}
@@ -231,6 +255,7 @@ def machine_info() -> dict[str, Any]:
     except OSError:
         load = (math.nan, math.nan, math.nan)
     return {
+        "commit": _git_commit(),
         "cpu_model": cpu_model(),
         "cores": os.cpu_count(),
         "load_avg_at_start": [round(x, 2) for x in load],

@@ -79,7 +79,7 @@ def report_machine(m: dict[str, Any]) -> list[str]:
         "## Machine",
         f"- CPU: {m['cpu_model']}, {m['cores']} cores; load average at start "
         f"{m['load_avg_at_start']}",
-        f"- {m['os']}, {m['python']}",
+        f"- {m['os']}, {m['python']}; repository at {m['commit']}",
         f"- {pk}",
     ]
 
