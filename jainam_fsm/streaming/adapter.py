@@ -79,7 +79,20 @@ class StreamingAdapter:
         self._started = False
         self._closed = False
         self._shutdown_done = threading.Event()
-        self._counts: Counter[str] = Counter()
+        # Keys exist up front: stats() copies this dict while other threads count.
+        self._counts: Counter[str] = Counter(
+            dict.fromkeys(
+                (
+                    "logins",
+                    "link_lost",
+                    "link_token_rejected",
+                    "stalls",
+                    "ticks_filtered",
+                    "ticks_discarded_unsubscribed",
+                ),
+                0,
+            )
+        )
         self._io = IoThread()
         self._supervisor = Supervisor(
             tick=min(1.0, config.stall_timeout / 4), on_tick=self._watchdog
@@ -169,6 +182,7 @@ class StreamingAdapter:
             decode_errors=dict(self._decoder.stats),
             socket_connects=self._transport.connects,
             socket_disconnects=self._transport.disconnects,
+            snapshot_refills=self._transport.snapshot_refills,
             seconds_since_message=round(time.monotonic() - self._transport.last_message, 3),
             exhausted_reason=lc.exhausted_reason if lc else None,
         )

@@ -42,6 +42,7 @@ class AdapterConfig:
     queue_size: int = 10_000
     verify_tls: bool = True
     refresh_margin: float = 300.0
+    snapshot_on_already: bool = True
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
 
     def __post_init__(self) -> None:
@@ -130,6 +131,7 @@ ENV: dict[str, tuple[str, str]] = {
     "queue_size": ("JAINAM_QUEUE_SIZE", "int"),
     "verify_tls": ("JAINAM_VERIFY_TLS", "bool"),
     "refresh_margin": ("JAINAM_TOKEN_REFRESH_MARGIN", "float"),
+    "snapshot_on_already": ("JAINAM_SNAPSHOT_ON_ALREADY", "bool"),
 }
 
 

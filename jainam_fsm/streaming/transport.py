@@ -83,6 +83,7 @@ class XtsTransport:
         self.generation = 0
         self.connects = 0
         self.disconnects = 0
+        self.snapshot_refills = 0
         self.last_message = time.monotonic()
 
     # -- Transport port -------------------------------------------------------------------
@@ -112,8 +113,19 @@ class XtsTransport:
         result = self._io.run(
             self._rest.subscribe(token, code, instruments), timeout=self.config.request_timeout + 1
         )
-        if result.list_quotes:
-            self._on_snapshot(code, result.list_quotes)
+        quotes = result.list_quotes
+        if result.outcome is RequestOutcome.ALREADY and self.config.snapshot_on_already:
+            # e-session-0002 carries no snapshot: fetch one so consumers start from a price.
+            try:
+                quotes = self._io.run(
+                    self._rest.quotes(token, code, instruments),
+                    timeout=self.config.request_timeout + 1,
+                )
+                self.snapshot_refills += 1
+            except Exception as exc:  # a missing snapshot must not fail the replay
+                log.warning("snapshot refill failed: %s", type(exc).__name__)
+        if quotes:
+            self._on_snapshot(code, quotes)
         return result.outcome
 
     def unsubscribe(self, code: int, instruments: Sequence[Instrument]) -> RequestOutcome:
