@@ -170,7 +170,7 @@ class TokenStore:
         previous_salt: str | bytes | None = None,
         broker: str = DEFAULT_BROKER,
         lock_timeout: float = 30.0,
-        busy_timeout: float = 5.0,
+        busy_timeout: float = 15.0,
         connect_timeout: float = 5.0,
         environ: Mapping[str, str] | None = None,
     ) -> None:
