@@ -8,6 +8,8 @@ median over rounds of process CPU time / events received in the window.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from benchmarks.common import SimProcess, median, run_child
@@ -19,9 +21,9 @@ MODES = ("async", "adapter", "sync", "async-decode", "async-decode-thread", "asy
 def run(
     rate: float = 2000.0,
     n: int = 50,
-    rounds: int = 2,
-    warmup: float = 1.0,
-    seconds: float = 3.0,
+    rounds: int = 3,
+    warmup: float = 0.75,
+    seconds: float = 2.5,
     modes: tuple[str, ...] = MODES,
 ) -> dict[str, Any]:
     """``rate`` events/s in total over ``n`` instruments (1501, full JSON)."""
@@ -49,7 +51,49 @@ def run(
     base = summary["async"]["cpu_us_per_event"]
     for row in summary.values():
         row["ratio"] = row["cpu_us_per_event"] / base
-    return {"offered_rate": rate, "instruments": n, "seconds": seconds, "modes": summary}
+    return {
+        "offered_rate": rate,
+        "instruments": n,
+        "seconds": seconds,
+        "rounds": rounds,
+        "modes": summary,
+        "decode_micro": decode_micro(n),
+    }
+
+
+def decode_micro(n: int = 50, steps: int = 40, repeats: int = 7) -> dict[str, float]:
+    """In-process, no I/O: µs per payload for ``json.loads`` vs the adapter's ``XtsDecoder``.
+
+    Best of ``repeats`` passes over ``n * steps`` simulator 1501 payloads: the minimum is the
+    figure least disturbed by other load on the machine.
+    """
+    import json
+
+    from jainam_fsm.simulator.market import Market
+    from jainam_fsm.simulator.payloads import render_full
+    from jainam_fsm.xts.decode import XtsDecoder
+
+    market, now = Market(0), time.time()
+    payloads = []
+    for step in range(steps):
+        for i in range(n):
+            walk = market.walk((1, 10_000 + i), now)
+            walk.step(now + step)
+            payloads.append(render_full(walk.tick(1501)))
+    decoder = XtsDecoder()
+
+    def best(fn: Callable[[str], object]) -> float:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for p in payloads:
+                fn(p)
+            times.append(time.perf_counter() - t0)
+        return min(times) / len(payloads) * 1e6
+
+    loads_us = best(json.loads)
+    decode_us = best(lambda p: decoder.decode("1501-json-full", p))
+    return {"payloads": len(payloads), "json_loads_us": loads_us, "xts_decode_us": decode_us}
 
 
 def profile(rate: float = 2000.0, n: int = 50, seconds: float = 3.0, path: str = "") -> str:
