@@ -192,9 +192,29 @@ def test_stalled_feed_is_noticed_by_the_watchdog(harness: Harness) -> None:
     lost = transitions(tel, "backing_off")
     assert [t["reason"] for t in lost] == ["stall"]
     stall = tel.of("connection.stalled")[0]
-    assert float(str(stall["silent_seconds"])) > 0.5 and stall["stall_timeout"] == 0.5
+    assert float(str(stall["silent_seconds"])) > 0.5 and stall["allowance"] == 0.5
     assert adapter.stats()["stalls"] == 1
     assert_one_loop(harness, adapter, tel)
+
+
+def test_quiet_feed_backs_the_watchdog_off_until_data_flows(harness: Harness) -> None:
+    """A connection that never sees data (a closed market) doubles the next allowance (max
+    8x), so a quiet feed is not reconnected every stall_timeout forever; data resets it."""
+    tel, ticks = RecordingTelemetry(), TickLog()
+    adapter = start_streaming(harness, tel, ticks, stall_timeout=0.3)
+    harness.sim.stall()
+    wait_for(lambda: tel.count("connection.stalled") >= 3, timeout=15, what="three stalls")
+    allowances = [s["allowance"] for s in tel.of("connection.stalled")[:3]]
+    assert allowances == [0.3, 0.6, 1.2]
+    harness.sim.unstall()
+    assert adapter.wait_ready(10)
+    since = time.monotonic()
+    ticks_resume(ticks, since)
+    harness.sim.stall()
+    n = tel.count("connection.stalled")
+    wait_for(lambda: tel.count("connection.stalled") > n, timeout=10, what="stall after data")
+    assert tel.of("connection.stalled")[n]["allowance"] == 0.3  # data reset the allowance
+    harness.sim.unstall()
 
 
 def test_exhausted_after_attempts_spent_then_revived_by_connect(

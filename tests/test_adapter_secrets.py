@@ -145,3 +145,24 @@ def test_no_secret_anywhere_through_reconnects_and_refreshes(
         assert secret not in text
         assert not TOKEN_QUERY.search(text), TOKEN_QUERY.search(text)
         assert not AUTH_HEADER.search(text), AUTH_HEADER.search(text)
+
+
+def test_config_prefix_and_tls_settings() -> None:
+    from jainam_fsm.streaming import AdapterConfig, StreamingAdapter
+
+    c = AdapterConfig(
+        base_url="http://127.0.0.1:9/apibinarymarketdata", app_key="k", secret_key="s" * 8
+    )
+    assert c.prefix == "/apibinarymarketdata" and c.socket_path == "/apibinarymarketdata/socket.io"
+    c = AdapterConfig(
+        base_url="http://127.0.0.1:9/other",
+        app_key="k",
+        secret_key="s" * 8,
+        prefix="/apimarketdata",
+    )
+    assert c.prefix == "/apimarketdata"  # an explicit prefix wins, even the default value
+    c = AdapterConfig(base_url="https://h:5000", app_key="k", secret_key="s" * 8, verify_tls=False)
+    assert c.prefix == "/apimarketdata"
+    adapter = StreamingAdapter(c)
+    assert adapter._rest.verify_tls is False  # REST honours JAINAM_VERIFY_TLS, not only the socket
+    adapter.shutdown()

@@ -26,7 +26,13 @@ from jainam_fsm.core.ports import (
     TokenSource,
     Transport,
 )
-from jainam_fsm.core.registry import DEFAULT_BATCH, SubKey, SubscriptionRegistry, reconcile
+from jainam_fsm.core.registry import (
+    DEFAULT_BATCH,
+    Request,
+    SubKey,
+    SubscriptionRegistry,
+    reconcile,
+)
 from jainam_fsm.errors import (
     CredentialsRejected,
     SubscriptionRejected,
@@ -307,12 +313,23 @@ class Lifecycle:
                     self._server -= gone
                     self._maybe_server -= gone
                     unsubscribed += len(req.instruments)
-                for req in plan.subscribe:
+                pending = list(plan.subscribe)
+                while pending:
+                    req = pending.pop(0)
                     keys = [(s, i, req.code) for s, i in req.instruments]
                     requests += 1
                     try:
                         outcome = self._transport.subscribe(req.code, req.instruments)
                     except SubscriptionRejected as exc:
+                        if len(req.instruments) > 1:
+                            # The batch may not fit the limit as a whole: halve it, so every
+                            # instrument that still fits gets subscribed.
+                            half = len(req.instruments) // 2
+                            pending[:0] = [
+                                Request(req.code, req.instruments[:half]),
+                                Request(req.code, req.instruments[half:]),
+                            ]
+                            continue
                         self._refused.update(keys)
                         refused += len(keys)
                         self._emit(

@@ -102,7 +102,10 @@ class StreamingAdapter:
         )
         self._decoder = XtsDecoder()
         self._rest = XtsRestClient(
-            config.base_url, prefix=config.prefix, timeout=config.request_timeout
+            config.base_url,
+            prefix=config.prefix_str,
+            timeout=config.request_timeout,
+            verify_tls=config.verify_tls,
         )
         self._transport = XtsTransport(
             config,
@@ -112,6 +115,7 @@ class StreamingAdapter:
             on_link=self._on_link,
             on_snapshot=self._on_snapshot,
         )
+        self._stall_factor = 1
         self._tokens: TokenSource | None = None
         self._lifecycle: Lifecycle | None = None
         self._store: Any = None
@@ -324,18 +328,37 @@ class StreamingAdapter:
         self._supervisor.post(action)
 
     def _watchdog(self) -> None:
+        """Supervisor tick: reconnect a feed that is up and subscribed but silent.
+
+        A connection that never received a message (a closed or very quiet market) doubles
+        the allowance for the next one, up to 8x, so a quiet feed is not reconnected every
+        ``stall_timeout`` forever; any message brings it back to 1x.
+        """
         lc = self._lifecycle
-        if lc is None or not lc.ready or not len(self.registry):
+        if lc is None or not lc.ready or not lc.server_subscriptions:
             return
+        if self._transport.messages_on_socket:
+            self._stall_factor = 1
+        allowance = self.config.stall_timeout * self._stall_factor
         silent = time.monotonic() - self._transport.last_message
-        if silent > self.config.stall_timeout:
-            self._counts["stalls"] += 1
+        if silent <= allowance:
+            return
+        self._counts["stalls"] += 1
+        if not self._transport.messages_on_socket:
+            self._stall_factor = min(8, self._stall_factor * 2)
+        try:
             self.telemetry.emit(
                 "connection.stalled",
                 logging.WARNING,
-                {"silent_seconds": round(silent, 3), "stall_timeout": self.config.stall_timeout},
+                {
+                    "silent_seconds": round(silent, 3),
+                    "allowance": allowance,
+                    "next_allowance": self.config.stall_timeout * self._stall_factor,
+                },
             )
-            lc.fire(Trigger.CONNECTION_LOST, reason="stall")
+        except Exception:  # telemetry must never stop the watchdog
+            log.exception("telemetry sink failed")
+        lc.fire(Trigger.CONNECTION_LOST, reason="stall")
 
     def _on_data(self, event: str, data: object) -> None:
         """I/O thread, per message: decode, filter, hand off. The hot path."""

@@ -28,7 +28,7 @@ class AdapterConfig:
     base_url: str
     app_key: str
     secret_key: str = field(repr=False)
-    prefix: str = DEFAULT_PREFIX
+    prefix: str | None = None
     socket_path: str | None = None
     user: str = "default"
     source: str = "WEBAPI"
@@ -49,13 +49,15 @@ class AdapterConfig:
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(f"base_url must look like https://host:port, got {self.base_url!r}")
-        if parts.path.strip("/") and self.prefix == DEFAULT_PREFIX:
-            object.__setattr__(self, "prefix", "/" + parts.path.strip("/"))
+        if self.prefix is None:
+            # A path in base_url (as the simulator prints it) is the REST prefix.
+            path = parts.path.strip("/")
+            object.__setattr__(self, "prefix", "/" + path if path else DEFAULT_PREFIX)
         object.__setattr__(self, "base_url", f"{parts.scheme}://{parts.netloc}")
-        if not self.prefix.startswith("/"):
-            object.__setattr__(self, "prefix", "/" + self.prefix)
+        if not self.prefix_str.startswith("/"):
+            object.__setattr__(self, "prefix", "/" + self.prefix_str)
         if self.socket_path is None:
-            object.__setattr__(self, "socket_path", self.prefix.rstrip("/") + "/socket.io")
+            object.__setattr__(self, "socket_path", self.prefix_str.rstrip("/") + "/socket.io")
         if not self.app_key or not self.secret_key:
             raise ConfigError(
                 "app_key and secret_key are required (JAINAM_APP_KEY, JAINAM_SECRET_KEY)"
@@ -76,6 +78,11 @@ class AdapterConfig:
             raise ConfigError(
                 f"broadcast_mode must be Full or Partial, got {self.broadcast_mode!r}"
             ) from None
+
+    @property
+    def prefix_str(self) -> str:
+        assert self.prefix is not None
+        return self.prefix
 
     @property
     def socket_path_str(self) -> str:

@@ -84,6 +84,8 @@ class XtsTransport:
         self.connects = 0
         self.disconnects = 0
         self.snapshot_refills = 0
+        #: data messages received on the current socket (the stall watchdog reads it)
+        self.messages_on_socket = 0
         self.last_message = time.monotonic()
 
     # -- Transport port -------------------------------------------------------------------
@@ -93,6 +95,7 @@ class XtsTransport:
         gen = self.generation
         REDACTOR.add(token.value)
         self._token = token
+        self.messages_on_socket = 0
         timeout = self.config.connect_timeout + self.config.join_timeout + 1.0
         self._io.run(self._open(token, gen), timeout=timeout)
         self.connects += 1
@@ -212,6 +215,7 @@ class XtsTransport:
         def data_handler(name: str) -> Callable[[object], None]:
             def handler(data: object) -> None:
                 self.last_message = time.monotonic()
+                self.messages_on_socket += 1
                 on_data(name, data)
 
             return handler

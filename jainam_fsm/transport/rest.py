@@ -155,8 +155,10 @@ class XtsRestClient:
         prefix: str = "/apimarketdata",
         timeout: float = 10.0,
         session: aiohttp.ClientSession | None = None,
+        verify_tls: bool = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.verify_tls = verify_tls
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self.timeout = float(timeout)
         self._session = session
@@ -183,7 +185,9 @@ class XtsRestClient:
             if not self._owns_session:
                 raise TransportFailure("the shared aiohttp session is closed")
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout))
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                # ssl=False disables certificate checks (test servers only).
+                connector=aiohttp.TCPConnector(ssl=self.verify_tls))
         return self._session
 
     # -- plumbing ---------------------------------------------------------------------------

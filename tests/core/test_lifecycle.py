@@ -166,3 +166,30 @@ def test_new_session_reconciles_everything(keep: bool) -> None:
         assert replays[-1]["already"] == 120
     else:
         assert replays[-1]["subscribed"] == 120
+
+
+def test_limit_refusal_splits_the_batch_so_what_fits_is_subscribed() -> None:
+    from jainam_fsm.errors import SubscriptionRejected
+
+    rig = make_rig()
+    lc = lc_of(rig)
+    limit = 7
+    real = rig.transport.subscribe
+
+    def limited(code, instruments):  # type: ignore[no-untyped-def]
+        if len(rig.broker.subs) + len(instruments) > limit:
+            rig.broker.subscribe_requests.append((code, tuple(instruments)))
+            raise SubscriptionRejected("Subscription limit exceeded", code="e-session-0004")
+        return real(code, instruments)
+
+    rig.transport.subscribe = limited  # type: ignore[method-assign]
+    for i in range(10):
+        lc.registry.add(1, i, 1501)
+    lc.fire(Trigger.START)
+    assert lc.ready
+    assert len(rig.broker.subs) == limit
+    assert len(lc.refused_subscriptions) == 3
+    assert lc.refused_subscriptions.isdisjoint(rig.broker.subs)
+    assert len(rig.broker.subscribe_requests) <= 2 * 10
+    (rec,) = [r for r in rig.telemetry.named("replay") if r["reason"] == "connect"]
+    assert rec["subscribed"] == 7 and rec["refused"] == 3
