@@ -3,8 +3,14 @@
 Modes, each receiving the simulator's ``1501-json-full`` events for ``--instruments`` ids:
 
 ``async``    a bare python-socketio ``AsyncClient``; the handler does ``json.loads``.
-``async-decode``         the same client, the handler runs the adapter's ``XtsDecoder`` instead.
-``async-decode-thread``  ... and hands each ``Tick`` to the adapter's ``Delivery`` thread.
+
+Ablations (the bare ``AsyncClient`` plus one piece of the adapter at a time):
+
+``async-decode``              the handler runs the adapter's ``XtsDecoder`` instead.
+``async-decode-thread``       ... and hands each ``Tick`` to the adapter's ``Delivery`` thread.
+``async-decode-linger``       ... to a delivery thread that drains, then sleeps 10 ms.
+``async-decode-coalesced``    ... to a delivery thread woken once per event-loop pass.
+``async-decode-simplequeue``  ... to a thread blocked on a C ``queue.SimpleQueue``.
 ``sync``     a bare python-socketio ``socketio.Client`` (threads); the handler does ``json.loads``.
 ``adapter``  the :class:`~jainam_fsm.streaming.StreamingAdapter` delivering each decoded
              ``Tick`` to a callback (token from a throwaway SQLite store).
@@ -23,6 +29,7 @@ import asyncio
 import cProfile
 import json
 import pstats
+import queue
 import resource
 import tempfile
 import threading
@@ -43,6 +50,7 @@ MODES = (
     "async-decode-thread",
     "async-decode-coalesced",
     "async-decode-linger",
+    "async-decode-simplequeue",
 )
 
 
@@ -151,6 +159,38 @@ class Coalesced:
         self._thread.join(5)
 
 
+class SimpleQueueDelivery:
+    """Ablation: the hand-off on ``queue.SimpleQueue`` (C: no Python-level Condition).
+
+    Unbounded, so not a drop-in for the adapter's drop-oldest queue; it shows what the
+    Python-level locking of ``Delivery`` costs next to the bare thread wake-up.
+    """
+
+    def __init__(self, callback: Callable[[Any], None]) -> None:
+        self._callback = callback
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.put = self._queue.put
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        get, callback, stop = self._queue.get, self._callback, _STOP
+        while True:
+            item = get()
+            if item is stop:
+                return
+            callback(item)
+
+    def stop(self) -> None:
+        self._queue.put(_STOP)
+        self._thread.join(5)
+
+
+_STOP = object()
+
+
 # -- bare AsyncClient --------------------------------------------------------------------------
 
 
@@ -195,7 +235,17 @@ async def run_async(sim: SimInfo, args: argparse.Namespace, meter: Meter) -> dic
         def count(item: Any) -> None:
             meter.count += 1
 
-        if args.mode.startswith("async-decode-coalesced") or args.mode == "async-decode-linger":
+        if args.mode == "async-decode-simplequeue":
+            delivery = SimpleQueueDelivery(count)
+            delivery.start()
+            put = delivery.put
+
+            def on_tick_decoded(data: str) -> None:
+                item = decode(EVENT, data)
+                if item is not None:
+                    put(item)
+
+        elif args.mode.startswith("async-decode-coalesced") or args.mode == "async-decode-linger":
             linger = 0.01 if args.mode == "async-decode-linger" else 0.0
             delivery = Coalesced(count, asyncio.get_running_loop(), linger)
             delivery.start()
