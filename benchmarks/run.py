@@ -140,7 +140,7 @@ def report_latency(lat: dict[str, Any]) -> list[str]:
     lines = [
         f"## Latency, simulator emit -> callback ({lat['instruments']} instruments, "
         f"{lat['rounds']} x {lat['seconds']} s per client, pooled)",
-        "| offered/s | consumer | received/s | events | p50 ms | p99 ms | max ms | p50 ratio "
+        "| offered/s | consumer | received/s | matched | p50 ms | p99 ms | max ms | p50 ratio "
         "| p99 ratio |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
