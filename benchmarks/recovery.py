@@ -172,6 +172,12 @@ def _fail_and_recover(
     wait_for(lambda: port_open(info.port), down_s + 10, "the server to come back")
     t_up = time.monotonic()
     wait_for(lambda: ticks.count() >= case.n, 120, "a first tick of every instrument")
+    # Snapshots of the last subscribe can tick every instrument before the replay record.
+    wait_for(
+        lambda: any(e == "connection.ready" for _, e, _ in sink.since(ticks.mark)),
+        30,
+        "connection.ready",
+    )
     if raced:
         return None
     return t_up, max(ticks.first.values()), phases(sink.since(ticks.mark))
