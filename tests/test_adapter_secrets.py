@@ -13,7 +13,6 @@ import time
 
 import pytest
 
-from jainam_fsm.streaming.adapter import current_token
 from tests.test_adapter_support import (
     A,
     B,
@@ -21,6 +20,7 @@ from tests.test_adapter_support import (
     Harness,
     RecordingTelemetry,
     TickLog,
+    current_token,
     harness,  # noqa: F401  (fixture)
     keys,
     wait_for,

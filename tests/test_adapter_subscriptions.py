@@ -295,3 +295,36 @@ def test_a_burst_of_subscribes_while_connected_sends_each_instrument_once(
     assert stats["max_subscribe_batch"] <= 50
     assert sum(stats["subscribe_batch_sizes"]) == 121  # A, then each of the 120 once
     assert stats["already_subscribed"] == 0
+
+
+def test_snapshot_never_overtakes_newer_live_ticks(harness: Harness) -> None:
+    """Over a slow link the subscribe answer (with its snapshot) arrives after the stream has
+    started: the older snapshot must not be delivered after live ticks of that instrument."""
+    import asyncio
+
+    seen: dict[tuple[int, int], list[object]] = {}
+
+    def on_tick(t: Tick) -> None:
+        # The simulator's SequenceNumber grows with every step of an instrument's walk.
+        seen.setdefault((t.exchange_segment, t.instrument_id), []).append(t.sequence_number)
+
+    adapter = harness.adapter(on_tick)
+    adapter.subscribe(*A)
+    adapter.connect()
+    assert adapter.wait_ready(10)
+    real = adapter._rest.subscribe
+
+    async def slow_answer(*args: object, **kwargs: object) -> object:
+        result = await real(*args, **kwargs)  # type: ignore[arg-type]
+        await asyncio.sleep(0.3)  # the answer travels slowly; the stream already flows
+        return result
+
+    adapter._rest.subscribe = slow_answer  # type: ignore[method-assign]
+    for inst in (B, C, D):
+        adapter.subscribe(*inst)
+    assert adapter.wait_ready(10)
+    wait_for(lambda: all(len(seen.get(i, [])) >= 3 for i in (B, C, D)), what="ticks")
+    assert adapter.stats()["snapshots_skipped"] >= 1
+    for inst in (B, C, D):
+        times = seen[inst]
+        assert times == sorted(times), f"{inst} went back in time: {times[:6]}"

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from jainam_fsm.core.backoff import BackoffPolicy
-from jainam_fsm.core.ports import TelemetrySink, TokenSource
+from jainam_fsm.core.ports import FeedToken, TelemetrySink, TokenSource
 from jainam_fsm.simulator import SimulatorThread
 from jainam_fsm.store import StoredTokenSource, TokenStore
 from jainam_fsm.streaming import AdapterConfig, StreamingAdapter
@@ -326,3 +326,9 @@ class FreezingProxy:
         asyncio.run_coroutine_threadsafe(close(), loop).result(5)
         loop.call_soon_threadsafe(loop.stop)
         self._thread.join(5)
+
+
+def current_token(adapter: StreamingAdapter) -> FeedToken | None:
+    """The token the adapter's machine holds (tests only; never log it)."""
+    lc = adapter._lifecycle
+    return None if lc is None else lc._token

@@ -12,7 +12,6 @@ import pytest
 
 from jainam_fsm.core.machine import State
 from jainam_fsm.streaming import StreamingAdapter
-from jainam_fsm.streaming.adapter import current_token
 from tests.test_adapter_support import (
     A,
     B,
@@ -20,6 +19,7 @@ from tests.test_adapter_support import (
     Harness,
     RecordingTelemetry,
     TickLog,
+    current_token,
     harness,  # noqa: F401  (fixture)
     keys,
     wait_for,

@@ -35,6 +35,7 @@ from jainam_fsm.core.registry import (
 )
 from jainam_fsm.errors import (
     CredentialsRejected,
+    JainamError,
     SubscriptionRejected,
     TokenRejected,
     TokenUnavailable,
@@ -138,7 +139,8 @@ class Lifecycle:
 
     @property
     def refused_subscriptions(self) -> frozenset[SubKey]:
-        """Subscriptions the server refused in this session (not retried until reconnect)."""
+        """Subscriptions the server refused; asked again after an unsubscribe frees room, and
+        on every (re)connect."""
         return frozenset(self._refused)
 
     @property
@@ -226,7 +228,11 @@ class Lifecycle:
             self._queue(Trigger.AUTHENTICATED)
 
     def on_enter_connected(self, event: EventData) -> None:
-        """Replay: make the server's set equal the desired set, then reset the backoff."""
+        """Replay: make the server's set equal the desired set, then reset the backoff.
+
+        Subscriptions refused earlier (e.g. the limit) are asked for again on every connect.
+        """
+        self._refused.clear()
         self._replay(reason="reconnect" if self.backoff.attempt else "connect")
 
     def on_exit_connected(self, event: EventData) -> None:
@@ -302,7 +308,9 @@ class Lifecycle:
         subscribed = unsubscribed = already = refused = requests = 0
         for _ in range(_MAX_REPLAY_ROUNDS):
             version = self.registry.version
+            self._refused &= self.registry.keys()  # nobody wants those any more
             desired = self.registry.keys() - self._refused
+            freed = False
             plan = reconcile(self._server | (self._maybe_server - desired), desired, self.batch)
             try:
                 # Unsubscribe first: it frees server-side slots for the new ones.
@@ -313,6 +321,7 @@ class Lifecycle:
                     self._server -= gone
                     self._maybe_server -= gone
                     unsubscribed += len(req.instruments)
+                    freed = True
                 pending = list(plan.subscribe)
                 while pending:
                     req = pending.pop(0)
@@ -356,6 +365,10 @@ class Lifecycle:
                 self._internal_error("replay", exc)
                 self._queue(Trigger.CONNECTION_LOST, reason="replay_error")
                 return False
+            if freed and self._refused:
+                # Unsubscribes freed server-side slots: ask again for what was refused.
+                self._refused.clear()
+                continue
             if self.registry.version == version:
                 break
         self.synced_version = version
@@ -416,7 +429,15 @@ class Lifecycle:
             self._internal_error("transport.close", exc)
 
     def _internal_error(self, where: str, exc: BaseException) -> None:
-        self._emit("lifecycle.internal_error", logging.ERROR, where=where, error=_brief(exc))
+        # A foreign exception's text is not ours to vouch for (it may quote a secret): the type
+        # goes to telemetry, the traceback to the (redacting) log.
+        logging.getLogger("jainam_fsm.core").debug("internal error in %s", where, exc_info=exc)
+        self._emit(
+            "lifecycle.internal_error",
+            logging.ERROR,
+            where=where,
+            error=_brief(exc) if isinstance(exc, JainamError) else type(exc).__name__,
+        )
 
     def _emit(self, event: str, level: int, **fields: object) -> None:
         try:

@@ -12,6 +12,7 @@ Ticks never go through the machine: I/O thread -> decoder -> registry filter -> 
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -21,7 +22,7 @@ from typing import Any
 
 from jainam_fsm.core.lifecycle import Lifecycle
 from jainam_fsm.core.machine import State, Trigger
-from jainam_fsm.core.ports import FeedToken, TelemetrySink, TokenSource
+from jainam_fsm.core.ports import TelemetrySink, TokenSource
 from jainam_fsm.core.registry import DEFAULT_CONSUMER, SubscriptionRegistry
 from jainam_fsm.errors import JainamError
 from jainam_fsm.streaming.config import AdapterConfig
@@ -89,6 +90,7 @@ class StreamingAdapter:
                     "stalls",
                     "ticks_filtered",
                     "ticks_discarded_unsubscribed",
+                    "snapshots_skipped",
                 ),
                 0,
             )
@@ -113,9 +115,13 @@ class StreamingAdapter:
             rest=self._rest,
             on_data=self._on_data,
             on_link=self._on_link,
-            on_snapshot=self._on_snapshot,
+            on_snapshot=_Snapshots(self),
         )
         self._stall_factor = 1
+        #: (I/O thread only) keys with a subscribe in flight -> a live tick arrived meanwhile
+        self._snapshot_wait: dict[tuple[int, int, int], bool] = {}
+        self._sync_pending = False
+        self._dropped_seen = 0
         self._tokens: TokenSource | None = None
         self._lifecycle: Lifecycle | None = None
         self._store: Any = None
@@ -217,8 +223,11 @@ class StreamingAdapter:
             else:
                 first = True
                 self._closed = True
+        own_thread = self._supervisor.on_thread() or (
+            self._delivery.thread is threading.current_thread()
+        )
         if not first:
-            if not self._supervisor.on_thread():
+            if not own_thread:  # our own threads are what the first caller is joining
                 self._shutdown_done.wait(timeout)
             return
         if not self._started:
@@ -227,7 +236,7 @@ class StreamingAdapter:
             return
         self._io.abort_all()  # a port call in flight must not delay us
         self._supervisor.post(self._shutdown_action)
-        if self._supervisor.on_thread() or (self._delivery.thread is threading.current_thread()):
+        if own_thread:
             # Called from our own thread: finish in a helper thread, do not join ourselves.
             threading.Thread(target=self._finish_shutdown, args=(timeout,), daemon=True).start()
             return
@@ -304,10 +313,16 @@ class StreamingAdapter:
             lc.fire(Trigger.REVIVE, reason="connect() called")
 
     def _post_sync(self) -> None:
-        if self._started and not self._closed:
-            self._supervisor.post(self._sync_action)
+        # Coalesced: a burst of subscribe() calls costs one replay, not one each.
+        with self._lock:
+            if not self._started or self._closed or self._sync_pending:
+                return
+            self._sync_pending = True
+        self._supervisor.post(self._sync_action)
 
     def _sync_action(self) -> None:
+        with self._lock:
+            self._sync_pending = False
         lc = self._lifecycle
         if lc is not None and lc.current is State.CONNECTED:
             lc.sync()
@@ -334,6 +349,7 @@ class StreamingAdapter:
         the allowance for the next one, up to 8x, so a quiet feed is not reconnected every
         ``stall_timeout`` forever; any message brings it back to 1x.
         """
+        self._report_drops()
         lc = self._lifecycle
         if lc is None or not lc.ready or not lc.server_subscriptions:
             return
@@ -346,48 +362,52 @@ class StreamingAdapter:
         self._counts["stalls"] += 1
         if not self._transport.messages_on_socket:
             self._stall_factor = min(8, self._stall_factor * 2)
-        try:
-            self.telemetry.emit(
-                "connection.stalled",
+        self._safe_emit(
+            "connection.stalled",
+            logging.WARNING,
+            {
+                "silent_seconds": round(silent, 3),
+                "allowance": allowance,
+                "next_allowance": self.config.stall_timeout * self._stall_factor,
+            },
+        )
+        lc.fire(Trigger.CONNECTION_LOST, reason="stall")
+
+    def _report_drops(self) -> None:
+        """Slow consumer: ticks evicted from the full queue are counted and logged (at most
+        one record per watchdog tick)."""
+        dropped = self._delivery.dropped
+        if dropped > self._dropped_seen:
+            self._safe_emit(
+                "delivery.dropped",
                 logging.WARNING,
                 {
-                    "silent_seconds": round(silent, 3),
-                    "allowance": allowance,
-                    "next_allowance": self.config.stall_timeout * self._stall_factor,
+                    "dropped": dropped - self._dropped_seen,
+                    "total_dropped": dropped,
+                    "queue_capacity": self._delivery.capacity,
                 },
             )
-        except Exception:  # telemetry must never stop the watchdog
+            self._dropped_seen = dropped
+
+    def _safe_emit(self, event: str, level: int, fields: dict[str, object]) -> None:
+        try:
+            self.telemetry.emit(event, level, fields)
+        except Exception:  # telemetry must never stop the machine's owner thread
             log.exception("telemetry sink failed")
-        lc.fire(Trigger.CONNECTION_LOST, reason="stall")
 
     def _on_data(self, event: str, data: object) -> None:
         """I/O thread, per message: decode, filter, hand off. The hot path."""
         item = self._decoder.decode(event, data)
         if item is None:
             return
-        if type(item) is Tick and not self.registry.wants(
-            item.exchange_segment, item.instrument_id, item.message_code
-        ):
-            self._counts["ticks_filtered"] += 1
-            return
+        if type(item) is Tick:
+            key = (item.exchange_segment, item.instrument_id, item.message_code)
+            if not self.registry.wants(*key):
+                self._counts["ticks_filtered"] += 1
+                return
+            if self._snapshot_wait and key in self._snapshot_wait:
+                self._snapshot_wait[key] = True  # live data is newer than any snapshot
         self._delivery.put(item)
-
-    def _on_snapshot(self, code: int, quotes: Sequence[str]) -> None:
-        """Supervisor thread: subscribe answered with snapshots; decode them on the I/O loop."""
-
-        def decode_all() -> None:
-            for raw in quotes:
-                item = self._decoder.decode_snapshot(raw, code)
-                if (
-                    item is not None
-                    and type(item) is Tick
-                    and self.registry.wants(
-                        item.exchange_segment, item.instrument_id, item.message_code
-                    )
-                ):
-                    self._delivery.put(item)
-
-        self._io.call_soon(decode_all)
 
     def _dispatch(self, item: Tick | MarketStatus) -> None:
         if self._closed:
@@ -423,7 +443,7 @@ class StreamingAdapter:
             self._supervisor.stop(timeout)
             self._transport.close()  # in case the machine never got to it
             try:
-                self._io.run(self._rest.aclose(), timeout=5.0)
+                self._io.run(self._rest.aclose(), timeout=5.0, while_closing=True)
             except Exception as exc:
                 log.debug("rest close: %s", type(exc).__name__)
             self._io.stop(timeout)
@@ -434,7 +454,49 @@ class StreamingAdapter:
             self._shutdown_done.set()
 
 
-def current_token(adapter: StreamingAdapter) -> FeedToken | None:  # pragma: no cover
-    """Testing aid: the token the machine holds (never log it)."""
-    lc = adapter._lifecycle
-    return None if lc is None else lc._token
+class _Snapshots:
+    """Subscribe snapshots, handled on the I/O thread in order with the live ticks.
+
+    A snapshot is older than any live tick that arrived while the subscribe request was in
+    flight, so it is dropped for those instruments (it would move the price backwards, and in
+    Partial mode overwrite newer merge state).
+    """
+
+    def __init__(self, adapter: StreamingAdapter) -> None:
+        self._a = adapter
+
+    def connecting(self) -> None:
+        self._a._decoder.reset()
+        self._a._snapshot_wait.clear()
+
+    def begin(self, code: int, instruments: Sequence[tuple[int, int]]) -> None:
+        wait = self._a._snapshot_wait
+        for seg, iid in instruments:
+            wait[(seg, iid, code)] = False
+
+    def deliver(self, code: int, quotes: Sequence[str]) -> None:
+        a = self._a
+        for raw in quotes:
+            key = _snapshot_key(raw, code)
+            if key is None or a._snapshot_wait.get(key):
+                a._counts["snapshots_skipped"] += 1
+                continue
+            item = a._decoder.decode_snapshot(raw, code)
+            if type(item) is Tick and a.registry.wants(
+                item.exchange_segment, item.instrument_id, item.message_code
+            ):
+                a._delivery.put(item)
+
+    def end(self, code: int, instruments: Sequence[tuple[int, int]]) -> None:
+        wait = self._a._snapshot_wait
+        for seg, iid in instruments:
+            wait.pop((seg, iid, code), None)
+
+
+def _snapshot_key(raw: str, code: int) -> tuple[int, int, int] | None:
+    """The (segment, instrument, code) of a listQuotes entry, or None when unreadable."""
+    try:
+        obj = json.loads(raw)
+        return (int(obj["ExchangeSegment"]), int(obj["ExchangeInstrumentID"]), code)
+    except Exception:
+        return None

@@ -35,6 +35,8 @@ class AsyncStreamingAdapter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[Tick] = asyncio.Queue(maxsize=max_queue)
         self.dropped = 0
+        self._ended = False
+        self._wake = asyncio.Event()
         self.discarded_unsubscribed = 0
         self.adapter = StreamingAdapter(
             config,
@@ -82,7 +84,10 @@ class AsyncStreamingAdapter:
         return await asyncio.to_thread(self.adapter.wait_ready, timeout)
 
     async def shutdown(self) -> None:
+        """Shut the adapter down; a pending ``async for`` then ends (StopAsyncIteration)."""
         await asyncio.to_thread(self.adapter.shutdown)
+        self._ended = True
+        self._wake.set()
 
     async def __aenter__(self) -> AsyncStreamingAdapter:
         await self.connect()
@@ -97,7 +102,21 @@ class AsyncStreamingAdapter:
     async def __anext__(self) -> Tick:
         wants = self.adapter.registry.wants
         while True:
-            tick = await self._queue.get()
+            if self._queue.empty():
+                if self._ended:
+                    raise StopAsyncIteration
+                self._wake.clear()
+                getter = asyncio.ensure_future(self._queue.get())
+                ender = asyncio.ensure_future(self._wake.wait())
+                done, _ = await asyncio.wait({getter, ender}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    ender.cancel()
+                    continue
+                ender.cancel()
+                tick = getter.result()
+            else:
+                tick = self._queue.get_nowait()
             # Queued before an unsubscribe: no longer wanted, so not handed out (counted).
             if wants(tick.exchange_segment, tick.instrument_id, tick.message_code):
                 return tick

@@ -6,7 +6,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from jainam_fsm.errors import TransportFailure
@@ -23,6 +23,7 @@ class IoThread:
         self._thread: threading.Thread | None = None
         self._pending: set[concurrent.futures.Future[Any]] = set()
         self._lock = threading.Lock()
+        self._closing = False
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -54,16 +55,29 @@ class IoThread:
         self._thread.start()
         ready.wait()
 
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        """Run ``coro`` on the loop and wait for it. Raises TransportFailure on timeout/abort."""
+    def run(
+        self,
+        coro: Coroutine[Any, Any, T],
+        timeout: float | None = None,
+        *,
+        while_closing: bool = False,
+    ) -> T:
+        """Run ``coro`` on the loop and wait for it. Raises TransportFailure on timeout/abort.
+
+        After :meth:`abort_all` only calls marked ``while_closing`` (the teardown) still run.
+        """
+        if self._closing and not while_closing:
+            coro.close()
+            raise TransportFailure("aborted: shutting down")
         fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
         with self._lock:
             self._pending.add(fut)
         try:
             return fut.result(timeout)
         except concurrent.futures.TimeoutError:
-            fut.cancel()
-            raise TransportFailure("timed out") from None
+            if fut.cancel():
+                raise TransportFailure("timed out") from None
+            return fut.result()  # it finished just now: do not orphan its result
         except concurrent.futures.CancelledError:
             raise TransportFailure("aborted") from None
         finally:
@@ -71,13 +85,14 @@ class IoThread:
                 self._pending.discard(fut)
 
     def abort_all(self) -> None:
-        """Cancel every coroutine a caller is waiting for (shutdown must not wait on I/O)."""
+        """Cancel every coroutine a caller is waiting for, and refuse new ones (shutdown)."""
         with self._lock:
+            self._closing = True
             pending = list(self._pending)
         for fut in pending:
             fut.cancel()
 
-    def call_soon(self, fn: Any, *args: Any) -> None:
+    def call_soon(self, fn: Callable[..., object], *args: Any) -> None:
         self.loop.call_soon_threadsafe(fn, *args)
 
     def stop(self, timeout: float = 10.0) -> None:

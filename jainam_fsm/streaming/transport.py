@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Protocol
 from urllib.parse import urlencode
 
 import socketio
@@ -51,6 +52,18 @@ DataHandler = Callable[[str, object], None]
 LinkHandler = Callable[[int, str, str], None]
 
 
+class SnapshotSink(Protocol):
+    """Receives subscribe snapshots on the I/O thread (see the adapter)."""
+
+    def begin(self, code: int, instruments: Sequence[Instrument]) -> None: ...
+
+    def deliver(self, code: int, quotes: Sequence[str]) -> None: ...
+
+    def end(self, code: int, instruments: Sequence[Instrument]) -> None: ...
+
+    def connecting(self) -> None: ...
+
+
 def _looks_like_token_error(text: str) -> bool:
     low = text.lower()
     return (
@@ -69,7 +82,7 @@ class XtsTransport:
         rest: XtsRestClient,
         on_data: DataHandler,
         on_link: LinkHandler,
-        on_snapshot: Callable[[int, Sequence[str]], None],
+        on_snapshot: SnapshotSink,
     ) -> None:
         self.config = config
         self._io = io
@@ -97,7 +110,7 @@ class XtsTransport:
         self._token = token
         self.messages_on_socket = 0
         timeout = self.config.connect_timeout + self.config.join_timeout + 1.0
-        self._io.run(self._open(token, gen), timeout=timeout)
+        self._sio = self._io.run(self._open(token, gen), timeout=timeout)
         self.connects += 1
         self.last_message = time.monotonic()
 
@@ -107,29 +120,36 @@ class XtsTransport:
         if sio is None:
             return
         try:
-            self._io.run(self._close(sio), timeout=5.0)
+            self._io.run(self._close(sio), timeout=5.0, while_closing=True)
         except Exception as exc:  # close never raises
             log.debug("socket close: %s", type(exc).__name__)
 
     def subscribe(self, code: int, instruments: Sequence[Instrument]) -> RequestOutcome:
         token = self._require_token()
-        result = self._io.run(
-            self._rest.subscribe(token, code, instruments), timeout=self.config.request_timeout + 1
+        return self._io.run(
+            self._subscribe(token, code, instruments),
+            timeout=2 * self.config.request_timeout + 2,
         )
-        quotes = result.list_quotes
-        if result.outcome is RequestOutcome.ALREADY and self.config.snapshot_on_already:
-            # e-session-0002 carries no snapshot: fetch one so consumers start from a price.
-            try:
-                quotes = self._io.run(
-                    self._rest.quotes(token, code, instruments),
-                    timeout=self.config.request_timeout + 1,
-                )
-                self.snapshot_refills += 1
-            except Exception as exc:  # a missing snapshot must not fail the replay
-                log.warning("snapshot refill failed: %s", type(exc).__name__)
-        if quotes:
-            self._on_snapshot(code, quotes)
-        return result.outcome
+
+    async def _subscribe(
+        self, token: FeedToken, code: int, instruments: Sequence[Instrument]
+    ) -> RequestOutcome:
+        # On the I/O thread: snapshots are handed over here, in order with the live ticks.
+        self._on_snapshot.begin(code, instruments)
+        try:
+            result = await self._rest.subscribe(token, code, instruments)
+            quotes = result.list_quotes
+            if result.outcome is RequestOutcome.ALREADY and self.config.snapshot_on_already:
+                # e-session-0002 carries no snapshot: fetch one so consumers start from a price.
+                try:
+                    quotes = await self._rest.quotes(token, code, instruments)
+                    self.snapshot_refills += 1
+                except Exception as exc:  # a missing snapshot must not fail the replay
+                    log.warning("snapshot refill failed: %s", type(exc).__name__)
+            self._on_snapshot.deliver(code, quotes)
+            return result.outcome
+        finally:
+            self._on_snapshot.end(code, instruments)
 
     def unsubscribe(self, code: int, instruments: Sequence[Instrument]) -> RequestOutcome:
         token = self._require_token()
@@ -154,8 +174,9 @@ class XtsTransport:
         except Exception as exc:
             log.debug("shutdown: %s", type(exc).__name__)
 
-    async def _open(self, token: FeedToken, gen: int) -> None:
+    async def _open(self, token: FeedToken, gen: int) -> socketio.AsyncClient:
         cfg = self.config
+        self._on_snapshot.connecting()  # a new socket: partial-mode state starts afresh
         sio = socketio.AsyncClient(
             reconnection=False,
             logger=SOCKETIO_LOG,
@@ -164,7 +185,8 @@ class XtsTransport:
             handle_sigint=False,
         )
         joined: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._bind(sio, gen, joined)
+        opening = [True]  # while True, lifecycle events answer the open, not the machine
+        self._bind(sio, gen, joined, opening)
         query = urlencode(
             {
                 "token": token.value,
@@ -201,7 +223,14 @@ class XtsTransport:
             except BaseException:
                 await self._discard(sio)
                 raise
-        self._sio = sio
+        elif joined.done() and joined.exception() is not None:
+            await self._discard(sio)
+            raise joined.exception()  # type: ignore[misc]
+        opening[0] = False
+        if gen != self.generation:  # closed while we were connecting
+            await self._discard(sio)
+            raise TransportFailure("connection superseded")
+        return sio
 
     async def _discard(self, sio: socketio.AsyncClient) -> None:
         try:
@@ -209,7 +238,13 @@ class XtsTransport:
         except Exception as exc:
             log.debug("discard: %s", type(exc).__name__)
 
-    def _bind(self, sio: socketio.AsyncClient, gen: int, joined: asyncio.Future[None]) -> None:
+    def _bind(
+        self,
+        sio: socketio.AsyncClient,
+        gen: int,
+        joined: asyncio.Future[None],
+        opening: list[bool],
+    ) -> None:
         on_data = self._on_data
 
         def data_handler(name: str) -> Callable[[object], None]:
@@ -237,7 +272,9 @@ class XtsTransport:
 
         def on_error(data: object = None) -> None:
             text = REDACTOR(_text(data))
-            if not joined.done():
+            if opening[0]:
+                if joined.done():
+                    return
                 exc: Exception = (
                     TokenRejected(f"socket refused the token: {text[:200]}")
                     if _looks_like_token_error(text)
@@ -255,8 +292,9 @@ class XtsTransport:
         def on_disconnect(reason: object = None) -> None:
             self.disconnects += 1
             why = str(reason or "unknown").replace(" ", "_")
-            if not joined.done():
-                joined.set_exception(TransportFailure(f"disconnected before joined ({why})"))
+            if opening[0]:
+                if not joined.done():
+                    joined.set_exception(TransportFailure(f"disconnected while opening ({why})"))
                 return
             self._on_link(gen, "lost", why)
 
@@ -273,8 +311,3 @@ def _text(data: object) -> str:
         return json.dumps(data, default=str)
     except Exception:
         return repr(data)
-
-
-def socket_query_keys() -> tuple[str, ...]:
-    """The query keys sent at connect (documentation and tests)."""
-    return ("token", "userID", "publishFormat", "broadcastMode")

@@ -43,3 +43,32 @@ async def test_async_adapter_streams_and_recovers(tmp_path: Path) -> None:
                     seen += 1
         assert feed.state().value == "shut_down"
         store.close()
+
+
+async def test_async_for_ends_after_shutdown(tmp_path: Path) -> None:
+    with SimulatorThread(TEST_CONFIG) as sim:
+        creds = sim.credentials
+        config = AdapterConfig(
+            base_url=sim.base_url, app_key=creds.app_key, secret_key=creds.secret_key
+        )
+        store = TokenStore(f"sqlite:///{tmp_path}/t.db", pepper="p" * 40)
+        feed = AsyncStreamingAdapter(
+            config, token_source=lambda login, tel: StoredTokenSource(store, "u", login, tel)
+        )
+        await feed.connect()
+        feed.subscribe(1, 22, 1512)
+        assert await feed.wait_ready(10)
+        received = []
+
+        async def consume() -> None:
+            async for tick in feed:
+                received.append(tick)
+
+        task = asyncio.create_task(consume())
+        async with asyncio.timeout(10):
+            while not received:
+                await asyncio.sleep(0.01)
+        await feed.shutdown()
+        async with asyncio.timeout(5):
+            await task  # the loop ends instead of waiting forever
+        store.close()

@@ -193,3 +193,42 @@ def test_limit_refusal_splits_the_batch_so_what_fits_is_subscribed() -> None:
     assert len(rig.broker.subscribe_requests) <= 2 * 10
     (rec,) = [r for r in rig.telemetry.named("replay") if r["reason"] == "connect"]
     assert rec["subscribed"] == 7 and rec["refused"] == 3
+
+
+def test_refused_subscriptions_are_retried_when_room_is_freed() -> None:
+    from jainam_fsm.errors import SubscriptionRejected
+
+    rig = make_rig()
+    lc = lc_of(rig)
+    real = rig.transport.subscribe
+
+    def limited(code, instruments):  # type: ignore[no-untyped-def]
+        if len(rig.broker.subs) + len(instruments) > 3:
+            raise SubscriptionRejected("Subscription limit exceeded", code="e-session-0004")
+        return real(code, instruments)
+
+    rig.transport.subscribe = limited  # type: ignore[method-assign]
+    for i in range(4):
+        lc.registry.add(1, i, 1501)
+    lc.fire(Trigger.START)
+    assert len(rig.broker.subs) == 3 and len(lc.refused_subscriptions) == 1
+    (refused,) = lc.refused_subscriptions
+    other = next(k for k in rig.broker.subs if k != refused)
+    lc.registry.remove(*other)
+    assert lc.sync()
+    assert rig.broker.subs == set(lc.registry.keys())  # the freed slot went to the refused one
+    assert lc.refused_subscriptions == frozenset()
+
+
+def test_foreign_exception_text_stays_out_of_telemetry() -> None:
+    rig = make_rig()
+    lc = lc_of(rig)
+
+    def boom(token):  # type: ignore[no-untyped-def]
+        raise RuntimeError("secret=hunter2-do-not-log")
+
+    rig.transport.open = boom  # type: ignore[method-assign]
+    lc.fire(Trigger.START)
+    assert lc.current is State.BACKING_OFF
+    assert "hunter2" not in repr(rig.telemetry.records)
+    assert rig.telemetry.named("lifecycle.internal_error")[0]["error"] == "RuntimeError"
