@@ -12,6 +12,7 @@ Ablations (the bare ``AsyncClient`` plus one piece of the adapter at a time):
 ``async-decode-coalesced``    ... to a delivery thread woken once per event-loop pass.
 ``async-decode-simplequeue``  ... to a thread blocked on a C ``queue.SimpleQueue``.
 ``sync``     a bare python-socketio ``socketio.Client`` (threads); the handler does ``json.loads``.
+``adapter-inline``  the same with ``delivery="inline"`` (callback on the I/O thread).
 ``adapter``  the :class:`~jainam_fsm.streaming.StreamingAdapter` delivering each decoded
              ``Tick`` to a callback (token from a throwaway SQLite store).
 
@@ -46,6 +47,7 @@ MODES = (
     "async",
     "sync",
     "adapter",
+    "adapter-inline",
     "async-decode",
     "async-decode-thread",
     "async-decode-coalesced",
@@ -358,7 +360,11 @@ def run_adapter(sim: SimInfo, args: argparse.Namespace, meter: Meter) -> dict[st
             delivery_profiler.enable()
 
     config = AdapterConfig(
-        base_url=sim.base_url, app_key=sim.app_key, secret_key=sim.secret_key, user="bench"
+        base_url=sim.base_url,
+        app_key=sim.app_key,
+        secret_key=sim.secret_key,
+        user="bench",
+        delivery="inline" if args.mode == "adapter-inline" else "thread",
     )
     with tempfile.TemporaryDirectory(prefix="jainam-bench-") as tmp:
         adapter = StreamingAdapter(config, on_tick, token_source=adapter_token_source(Path(tmp)))

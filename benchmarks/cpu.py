@@ -15,7 +15,15 @@ from typing import Any
 from benchmarks.common import SimProcess, median, run_child
 
 #: The baseline first; the ablations show where the adapter's extra time goes.
-MODES = ("async", "adapter", "sync", "async-decode", "async-decode-thread", "async-decode-linger")
+MODES = (
+    "async",
+    "adapter",
+    "adapter-inline",
+    "sync",
+    "async-decode",
+    "async-decode-thread",
+    "async-decode-linger",
+)
 
 
 def run(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -22,8 +23,15 @@ from typing import Any
 import aiohttp
 import pytest
 import socketio
+from hypothesis import settings
 
 from jainam_fsm.simulator import Simulator, SimulatorConfig, SimulatorThread, SimUser
+
+# Hypothesis: derandomized by default so CI is reproducible (a failure found once is found
+# every run); HYPOTHESIS_PROFILE=thorough explores with fresh randomness.
+settings.register_profile("repo", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile("explore" if os.environ.get("HYPOTHESIS_PROFILE") == "thorough" else "repo")
 
 #: Settings of the default test simulator: quick ticks, quick heartbeats.
 TEST_CONFIG = SimulatorConfig(rate=20.0, emit_interval=0.02, ping_interval=1.0, ping_timeout=2.0)

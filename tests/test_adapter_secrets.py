@@ -166,3 +166,20 @@ def test_config_prefix_and_tls_settings() -> None:
     adapter = StreamingAdapter(c)
     assert adapter._rest.verify_tls is False  # REST honours JAINAM_VERIFY_TLS, not only the socket
     adapter.shutdown()
+
+
+def test_delivery_settings_are_validated() -> None:
+    import pytest
+
+    from jainam_fsm.errors import ConfigError
+    from jainam_fsm.streaming import AdapterConfig
+
+    base = {"base_url": "http://127.0.0.1:9", "app_key": "k", "secret_key": "s" * 8}
+    with pytest.raises(ConfigError, match="delivery"):
+        AdapterConfig(**base, delivery="fast")
+    with pytest.raises(ConfigError, match="delivery_linger"):
+        AdapterConfig(**base, delivery_linger=-1)
+    env = {"JAINAM_BASE_URL": base["base_url"], "JAINAM_APP_KEY": "k", "JAINAM_SECRET_KEY": "s" * 8}
+    with pytest.raises(ConfigError, match="JAINAM_DELIVERY_LINGER"):
+        AdapterConfig.from_env({**env, "JAINAM_DELIVERY_LINGER": "soon"})
+    assert AdapterConfig.from_env({**env, "JAINAM_DELIVERY": "inline"}).delivery == "inline"

@@ -100,7 +100,10 @@ class StreamingAdapter:
             tick=min(1.0, config.stall_timeout / 4), on_tick=self._watchdog
         )
         self._delivery: Delivery[Tick | MarketStatus] = Delivery(
-            self._dispatch, capacity=config.queue_size
+            self._dispatch,
+            capacity=config.queue_size,
+            inline=config.delivery == "inline",
+            linger=config.delivery_linger,
         )
         self._decoder = XtsDecoder()
         self._rest = XtsRestClient(
@@ -223,8 +226,11 @@ class StreamingAdapter:
             else:
                 first = True
                 self._closed = True
-        own_thread = self._supervisor.on_thread() or (
-            self._delivery.thread is threading.current_thread()
+        current = threading.current_thread()
+        own_thread = (
+            self._supervisor.on_thread()
+            or self._delivery.thread is current
+            or self._io.thread is current  # inline delivery: callbacks run on the I/O thread
         )
         if not first:
             if not own_thread:  # our own threads are what the first caller is joining

@@ -43,6 +43,11 @@ class AdapterConfig:
     verify_tls: bool = True
     refresh_margin: float = 300.0
     snapshot_on_already: bool = True
+    #: "thread": a bounded drop-oldest queue and one delivery thread (safe default);
+    #: "inline": the callback runs on the I/O thread (fastest; it must return quickly).
+    delivery: str = "thread"
+    #: thread delivery: after each batch, let the next burst gather this long (seconds)
+    delivery_linger: float = 0.002
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
 
     def __post_init__(self) -> None:
@@ -72,6 +77,15 @@ class AdapterConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
+        if not isinstance(self.delivery_linger, int | float) or not (
+            0 <= self.delivery_linger <= 1
+        ):
+            raise ConfigError(
+                "delivery_linger must be a number of seconds in [0, 1], "
+                f"got {self.delivery_linger!r}"
+            )
+        if self.delivery not in ("thread", "inline"):
+            raise ConfigError(f"delivery must be 'thread' or 'inline', got {self.delivery!r}")
         try:
             object.__setattr__(self, "broadcast_mode", BroadcastMode(self.broadcast_mode))
         except ValueError:
@@ -139,6 +153,8 @@ ENV: dict[str, tuple[str, str]] = {
     "verify_tls": ("JAINAM_VERIFY_TLS", "bool"),
     "refresh_margin": ("JAINAM_TOKEN_REFRESH_MARGIN", "float"),
     "snapshot_on_already": ("JAINAM_SNAPSHOT_ON_ALREADY", "bool"),
+    "delivery": ("JAINAM_DELIVERY", "str"),
+    "delivery_linger": ("JAINAM_DELIVERY_LINGER", "float"),
 }
 
 

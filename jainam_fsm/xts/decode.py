@@ -55,12 +55,13 @@ Bad-input kinds (keys of :attr:`XtsDecoder.stats`, plus ``decoded``): ``unknown_
 
 from __future__ import annotations
 
-import json
 import logging
 import reprlib
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
+
+import orjson
 
 from jainam_fsm.xts.codes import EPOCH_1980_SEGMENTS, BroadcastMode, parse_event_name
 from jainam_fsm.xts.ticks import (
@@ -112,8 +113,9 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-finite number literal {name}")
 
 
-# Same C scanner and cost as json.loads, minus the non-finite literals.
-_json_decode: Callable[[str], Any] = json.JSONDecoder(parse_constant=_reject_constant).decode
+# orjson: strict JSON (no NaN/Infinity literals, 64-bit integers) and about twice as fast as
+# json.loads on tick payloads; this is the hot path.
+_json_decode: Callable[[str], Any] = orjson.loads
 
 # ---------------------------------------------------------------------------------------------
 # Value converters. Each takes the raw JSON value (or partial-format text) and returns the
