@@ -12,7 +12,6 @@ import json
 import logging
 import re
 import threading
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -136,7 +135,3 @@ def configure_json_logging(
         logger.addHandler(handler)
         logger.setLevel(level)
     return handler
-
-
-def monotonic_ms() -> float:
-    return time.monotonic() * 1000.0

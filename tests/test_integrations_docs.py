@@ -34,7 +34,10 @@ def simulator_process() -> Iterator[dict[str, str]]:
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "jainam_fsm.cli"]
     proc = subprocess.Popen(
         [*cmd, "simulator", "--port", "0", "--rate", "10"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -57,16 +60,25 @@ def test_example_runs_as_written(simulator_process: dict[str, str], tmp_path: Pa
     script = tmp_path / "example.py"
     script.write_text(block_after("runnable example"), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JAINAM_", "ZMQ_"))}
-    env.update({
-        "JAINAM_BASE_URL": info["base_url"],
-        "JAINAM_APP_KEY": info["app_key"],
-        "JAINAM_SECRET_KEY": info["secret_key"],
-        "JAINAM_TOKEN_PEPPER": "docs-example-pepper-0123456789abcdef",
-        "JAINAM_DATABASE_URL": f"sqlite:///{tmp_path / 'tokens.db'}",
-    })
+    env.update(
+        {
+            "JAINAM_BASE_URL": info["base_url"],
+            "JAINAM_APP_KEY": info["app_key"],
+            "JAINAM_SECRET_KEY": info["secret_key"],
+            "JAINAM_TOKEN_PEPPER": "docs-example-pepper-0123456789abcdef",
+            "JAINAM_DATABASE_URL": f"sqlite:///{tmp_path / 'tokens.db'}",
+        }
+    )
     for run in (1, 2):  # the second run reuses the stored token
-        done = subprocess.run([sys.executable, str(script)], check=False, env=env,
-                              cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, str(script)],
+            check=False,
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         out = done.stdout
         assert "'status': 'success'" in out and "'is_fallback': True" in out

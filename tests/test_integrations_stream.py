@@ -36,10 +36,32 @@ SUBS = {
 TOPICS = set(SUBS.values())
 
 LTP_KEYS = {"ltp", "ltt", "ltq"}
-QUOTE_KEYS = {"ltp", "ltt", "volume", "open", "high", "low", "close", "last_quantity",
-              "average_price", "total_buy_quantity", "total_sell_quantity"}
-DEPTH_KEYS = {"ltp", "ltt", "volume", "open", "high", "low", "close", "oi", "upper_circuit",
-              "lower_circuit", "depth"}
+QUOTE_KEYS = {
+    "ltp",
+    "ltt",
+    "volume",
+    "open",
+    "high",
+    "low",
+    "close",
+    "last_quantity",
+    "average_price",
+    "total_buy_quantity",
+    "total_sell_quantity",
+}
+DEPTH_KEYS = {
+    "ltp",
+    "ltt",
+    "volume",
+    "open",
+    "high",
+    "low",
+    "close",
+    "oi",
+    "upper_circuit",
+    "lower_circuit",
+    "depth",
+}
 COMMON = {"symbol", "exchange", "mode", "timestamp"}
 
 
@@ -76,8 +98,9 @@ class Proxy:
         self.received.append(item)
         return item
 
-    def wait_topics(self, topics: set[str], timeout: float = 15.0,
-                    after_ms: int = 0) -> dict[str, dict[str, Any]]:
+    def wait_topics(
+        self, topics: set[str], timeout: float = 15.0, after_ms: int = 0
+    ) -> dict[str, dict[str, Any]]:
         """First message of each topic published after ``after_ms`` (slow joiner: we poll
         with a deadline rather than expect the first message sent)."""
         seen: dict[str, dict[str, Any]] = {}
@@ -148,8 +171,11 @@ def make_adapter(proxy: Proxy, env: dict[str, str]) -> JainamPropWebSocketAdapte
 
 
 def jainam_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("jainam-") and
-            t.name != "jainam-simulator"]
+    return [
+        t.name
+        for t in threading.enumerate()
+        if t.name.startswith("jainam-") and t.name != "jainam-simulator"
+    ]
 
 
 def assert_no_secrets(text: str, sim: SimulatorThread, env: dict[str, str]) -> None:
@@ -166,14 +192,17 @@ def assert_no_secrets(text: str, sim: SimulatorThread, env: dict[str, str]) -> N
 
 
 def test_ticks_flow_across_sever_and_token_invalidation(
-    simulator_thread: SimulatorThread, proxy: Proxy, tmp_path: Path,
-    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
+    simulator_thread: SimulatorThread,
+    proxy: Proxy,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     sim = simulator_thread
     env = sim_env(sim, tmp_path)
     caplog.set_level(logging.DEBUG, logger="jainam_fsm")
     adapter = make_adapter(proxy, env)
-    for (symbol, exchange, mode) in SUBS:  # recorded while disconnected, applied on connect
+    for symbol, exchange, mode in SUBS:  # recorded while disconnected, applied on connect
         out = adapter.subscribe(symbol, exchange, mode, 5)
         assert out["status"] == "success" and "applied on connect" in out["message"]
     assert adapter.connect() is None
@@ -230,8 +259,11 @@ def test_unsubscribe_leaves_no_ghost_topic_and_keeps_the_feed(
         out = adapter.unsubscribe("RELIANCE", "NSE", 1, consumer="strategy-b")
         assert out["status"] == "success" and "still wanted" not in out["message"]
         gone_at = now_ms()
-        wait_for(lambda: (1, 2885) not in sim.subscriptions().get(1512, set()), 10,
-                 "the server-side unsubscribe")
+        wait_for(
+            lambda: (1, 2885) not in sim.subscriptions().get(1512, set()),
+            10,
+            "the server-side unsubscribe",
+        )
         # Settle: PUB -> SUB is ordered, so once a QUOTE published after the unsubscribe
         # arrived, every LTP sent before it has been drained.
         proxy.wait_topics({"NSE_INFY_QUOTE"}, after_ms=gone_at)
@@ -301,17 +333,27 @@ def test_feed_token_handed_over_in_auth_data(
     sim = simulator_thread
     user = sim.credentials
     body = urllib.parse.urlencode(
-        {"appKey": user.app_key, "secretKey": user.secret_key, "source": "WEBAPI"}).encode()
+        {"appKey": user.app_key, "secretKey": user.secret_key, "source": "WEBAPI"}
+    ).encode()
     with urllib.request.urlopen(sim.base_url + "/auth/login", body, timeout=10) as resp:
         result = json.loads(resp.read())["result"]
     assert sim.stats()["logins"] == 1
     store = TokenStore(f"sqlite:///{tmp_path / 'platform.db'}", pepper=PEPPER)
     adapter = JainamPropWebSocketAdapter(zmq_address=proxy.address, environ={})
     try:
-        out = adapter.initialize("jainam_prop", "bob", {
-            "base_url": sim.base_url, "api_key": user.app_key, "api_secret": user.secret_key,
-            "store": store, "instrument_master": str(MASTER),
-            "feed_token": result["token"], "feed_user_id": result["userID"]})
+        out = adapter.initialize(
+            "jainam_prop",
+            "bob",
+            {
+                "base_url": sim.base_url,
+                "api_key": user.app_key,
+                "api_secret": user.secret_key,
+                "store": store,
+                "instrument_master": str(MASTER),
+                "feed_token": result["token"],
+                "feed_user_id": result["userID"],
+            },
+        )
         assert out is None
         assert adapter.subscribe("NIFTY", "NSE_INDEX", 2)["status"] == "success"
         assert adapter.connect() is None
@@ -358,8 +400,10 @@ def test_exhausted_stream_is_not_connected_and_connect_revives_it(
     """When reconnecting gives up, ``connected`` turns False (the proxy's cue to re-create or
     re-connect); ``connect()`` revives the same adapter and its subscriptions."""
     sim = simulator_thread
-    env = sim_env(sim, tmp_path) | {"JAINAM_BACKOFF_INITIAL": "0.05",
-                                    "JAINAM_BACKOFF_MAX_ATTEMPTS": "2"}
+    env = sim_env(sim, tmp_path) | {
+        "JAINAM_BACKOFF_INITIAL": "0.05",
+        "JAINAM_BACKOFF_MAX_ATTEMPTS": "2",
+    }
     adapter = make_adapter(proxy, env)
     assert adapter.subscribe("INFY", "NSE", 1)["status"] == "success"
     assert adapter.connect() is None

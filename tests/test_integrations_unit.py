@@ -40,7 +40,13 @@ PEPPER = "integration-tests-pepper-0123456789abcdef"
 SECRET = "Integr4tionSecret$42"
 
 SUCCESS_KEYS = {
-    "status", "message", "symbol", "exchange", "mode", "requested_depth", "actual_depth",
+    "status",
+    "message",
+    "symbol",
+    "exchange",
+    "mode",
+    "requested_depth",
+    "actual_depth",
     "is_fallback",
 }
 
@@ -61,8 +67,15 @@ def is_error(envelope: Any, code: str) -> bool:
 
 @pytest.mark.parametrize(
     ("given", "mode"),
-    [(1, Mode.LTP), (2, Mode.QUOTE), (3, Mode.DEPTH), ("ltp", Mode.LTP), ("Quote", Mode.QUOTE),
-     ("DEPTH", Mode.DEPTH), (" 2 ", Mode.QUOTE)],
+    [
+        (1, Mode.LTP),
+        (2, Mode.QUOTE),
+        (3, Mode.DEPTH),
+        ("ltp", Mode.LTP),
+        ("Quote", Mode.QUOTE),
+        ("DEPTH", Mode.DEPTH),
+        (" 2 ", Mode.QUOTE),
+    ],
 )
 def test_modes_accepted(given: object, mode: Mode) -> None:
     assert normalize_mode(given) is mode
@@ -76,15 +89,25 @@ def test_modes_rejected(given: object) -> None:
 
 def test_mode_codes_and_labels() -> None:
     assert [(m.xts_code, m.label) for m in Mode] == [
-        (1512, "LTP"), (1501, "QUOTE"), (1502, "DEPTH")]
+        (1512, "LTP"),
+        (1501, "QUOTE"),
+        (1502, "DEPTH"),
+    ]
     assert Mode.from_xts_code(1502) is Mode.DEPTH
     assert Mode.from_xts_code(1505) is None
 
 
 def test_exchanges() -> None:
     assert dict(EXCHANGE_SEGMENTS) == {
-        "NSE": 1, "NFO": 2, "CDS": 3, "BSE": 11, "BFO": 12, "MCX": 51, "NSE_INDEX": 1,
-        "BSE_INDEX": 11}
+        "NSE": 1,
+        "NFO": 2,
+        "CDS": 3,
+        "BSE": 11,
+        "BFO": 12,
+        "MCX": 51,
+        "NSE_INDEX": 1,
+        "BSE_INDEX": 11,
+    }
     assert normalize_exchange(" nse ") == "NSE"
     for bad in ("XYZ", "", None, "MCX_INDEX", "NSECM", 1):
         out = normalize_exchange(bad)
@@ -151,25 +174,33 @@ def test_master_reverse_and_records(master: MasterFileResolver) -> None:
 
 
 def test_master_counts_and_logs_bad_lines(caplog: pytest.LogCaptureFixture) -> None:
-    text = "\n".join([
-        MASTER.read_text().splitlines()[1],  # RELIANCE, fine
-        "NSECM|abc|8|BAD|BAD-EQ|EQ",  # bad id
-        "XXXX|5|8|Y|Y-EQ|EQ",  # unknown segment
-        "NSEFO|7|2|NIFTY|X|OPTIDX|a|b|1|1|1|0.05|75|1|-1|N|2026-12-29T14:30:00|26000|9|d|1|1|X",
-        "NSEFO|8|1|NIFTY|X|FUTIDX|a|b|1|1|1|0.05|75|1|-1|N|not-a-date|d|1|1|X",
-        "NSEFO|9|2|NIFTY|X|OPTIDX",  # too short for an option
-        "NSECM|10|99|Q|Q|EQ",  # unknown instrument type
-        "NSECM|11|8|RELIANCE|OTHER|EQ",  # second line claiming RELIANCE on NSE
-        "short|line",
-        "",
-    ])
+    text = "\n".join(
+        [
+            MASTER.read_text().splitlines()[1],  # RELIANCE, fine
+            "NSECM|abc|8|BAD|BAD-EQ|EQ",  # bad id
+            "XXXX|5|8|Y|Y-EQ|EQ",  # unknown segment
+            "NSEFO|7|2|NIFTY|X|OPTIDX|a|b|1|1|1|0.05|75|1|-1|N|2026-12-29T14:30:00|26000|9|d|1|1|X",
+            "NSEFO|8|1|NIFTY|X|FUTIDX|a|b|1|1|1|0.05|75|1|-1|N|not-a-date|d|1|1|X",
+            "NSEFO|9|2|NIFTY|X|OPTIDX",  # too short for an option
+            "NSECM|10|99|Q|Q|EQ",  # unknown instrument type
+            "NSECM|11|8|RELIANCE|OTHER|EQ",  # second line claiming RELIANCE on NSE
+            "short|line",
+            "",
+        ]
+    )
     with caplog.at_level(logging.WARNING, logger="jainam_fsm.integrations"):
         r = MasterFileResolver.from_text(text, source="bad.txt")
     assert len(r) == 1
     assert dict(r.skipped) == {
-        "bad ExchangeInstrumentID": 1, "unknown ExchangeSegment": 1, "unknown OptionType": 1,
-        "bad ContractExpiration": 1, "too few fields for an option": 1,
-        "unknown InstrumentType": 1, "duplicate symbol": 1, "too few fields": 1}
+        "bad ExchangeInstrumentID": 1,
+        "unknown ExchangeSegment": 1,
+        "unknown OptionType": 1,
+        "bad ContractExpiration": 1,
+        "too few fields for an option": 1,
+        "unknown InstrumentType": 1,
+        "duplicate symbol": 1,
+        "too few fields": 1,
+    }
     assert "bad.txt" in caplog.text and "8 lines skipped" in caplog.text
 
 
@@ -181,8 +212,10 @@ def test_index_list_and_env(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         r.load_index_list(2, ["X_1"])
     other = tmp_path / "more.txt"
-    other.write_text("MCXFO|5|1|GOLD|GOLD26DECFUT|FUTCOM|a|b|1|1|1|1|1|1|-1|GOLD|"
-                     "2026-12-05T23:30:00|GOLD 05DEC2026|1|1|GOLD26DECFUT\n")
+    other.write_text(
+        "MCXFO|5|1|GOLD|GOLD26DECFUT|FUTCOM|a|b|1|1|1|1|1|1|-1|GOLD|"
+        "2026-12-05T23:30:00|GOLD 05DEC2026|1|1|GOLD26DECFUT\n"
+    )
     env = {MASTER_ENV: os.pathsep.join([str(MASTER), str(other)])}
     loaded = MasterFileResolver.from_env(env)
     assert loaded is not None and loaded.resolve("GOLD05DEC26FUT", "MCX") == (51, 5)
@@ -212,10 +245,24 @@ IST_TIME = datetime(2026, 11, 25, 10, 0, 1, tzinfo=UTC)
 def full_tick(code: int, **kw: Any) -> Tick:
     levels = tuple(DepthLevel(100.0 - i, 10 + i, 1 + i) for i in range(3))
     base: dict[str, Any] = dict(
-        exchange_segment=1, instrument_id=2885, message_code=code, ltp=100.5, ltq=7,
-        last_traded_time=IST_TIME, open=99.0, high=101.0, low=98.5, close=99.5, volume=1234,
-        average_price=100.1, total_buy_quantity=500, total_sell_quantity=600,
-        bids=levels, asks=levels, open_interest=None)
+        exchange_segment=1,
+        instrument_id=2885,
+        message_code=code,
+        ltp=100.5,
+        ltq=7,
+        last_traded_time=IST_TIME,
+        open=99.0,
+        high=101.0,
+        low=98.5,
+        close=99.5,
+        volume=1234,
+        average_price=100.1,
+        total_buy_quantity=500,
+        total_sell_quantity=600,
+        bids=levels,
+        asks=levels,
+        open_interest=None,
+    )
     base.update(kw)
     return Tick(**base)
 
@@ -228,17 +275,36 @@ def test_topic() -> None:
 
 def test_ltp_shape() -> None:
     out = normalize_tick(full_tick(1512), Mode.LTP, "RELIANCE", "NSE", now_ms=5)
-    assert out == {"ltp": 100.5, "ltt": int(IST_TIME.timestamp() * 1000), "ltq": 7,
-                   "symbol": "RELIANCE", "exchange": "NSE", "mode": 1, "timestamp": 5}
+    assert out == {
+        "ltp": 100.5,
+        "ltt": int(IST_TIME.timestamp() * 1000),
+        "ltq": 7,
+        "symbol": "RELIANCE",
+        "exchange": "NSE",
+        "mode": 1,
+        "timestamp": 5,
+    }
 
 
 def test_quote_shape_and_nulls() -> None:
     out = normalize_tick(full_tick(1501), Mode.QUOTE, "RELIANCE", "NSE", now_ms=5)
     assert out == {
-        "ltp": 100.5, "ltt": int(IST_TIME.timestamp() * 1000), "volume": 1234, "open": 99.0,
-        "high": 101.0, "low": 98.5, "close": 99.5, "last_quantity": 7, "average_price": 100.1,
-        "total_buy_quantity": 500, "total_sell_quantity": 600, "symbol": "RELIANCE",
-        "exchange": "NSE", "mode": 2, "timestamp": 5}
+        "ltp": 100.5,
+        "ltt": int(IST_TIME.timestamp() * 1000),
+        "volume": 1234,
+        "open": 99.0,
+        "high": 101.0,
+        "low": 98.5,
+        "close": 99.5,
+        "last_quantity": 7,
+        "average_price": 100.1,
+        "total_buy_quantity": 500,
+        "total_sell_quantity": 600,
+        "symbol": "RELIANCE",
+        "exchange": "NSE",
+        "mode": 2,
+        "timestamp": 5,
+    }
     sparse = normalize_tick(Tick(1, 2885, 1501, ltp=1.0), Mode.QUOTE, "RELIANCE", "NSE")
     assert sparse["open"] is None and sparse["volume"] is None and sparse["ltt"] is None
     assert abs(sparse["timestamp"] - datetime.now(UTC).timestamp() * 1000) < 60_000
@@ -246,9 +312,23 @@ def test_quote_shape_and_nulls() -> None:
 
 def test_depth_shape_padded() -> None:
     out = normalize_tick(full_tick(1502), Mode.DEPTH, "RELIANCE", "NSE", now_ms=5)
-    assert set(out) == {"ltp", "ltt", "volume", "open", "high", "low", "close", "oi",
-                        "upper_circuit", "lower_circuit", "depth", "symbol", "exchange",
-                        "mode", "timestamp"}
+    assert set(out) == {
+        "ltp",
+        "ltt",
+        "volume",
+        "open",
+        "high",
+        "low",
+        "close",
+        "oi",
+        "upper_circuit",
+        "lower_circuit",
+        "depth",
+        "symbol",
+        "exchange",
+        "mode",
+        "timestamp",
+    }
     assert out["mode"] == 3 and out["oi"] is None
     buy = out["depth"]["buy"]
     assert len(buy) == 5 and len(out["depth"]["sell"]) == 5
@@ -313,7 +393,8 @@ def test_zmq_address_from_env() -> None:
     assert zmq_address_from_env({"ZMQ_PORT": "6000"}) == "tcp://127.0.0.1:6000"
     assert zmq_address_from_env({"ZMQ_HOST": "10.0.0.1"}) == "tcp://10.0.0.1:5555"
     assert zmq_address_from_env({"JAINAM_ZMQ_ADDRESS": "ipc:///tmp/x", "ZMQ_PORT": "1"}) == (
-        "ipc:///tmp/x")
+        "ipc:///tmp/x"
+    )
 
 
 # ---------------------------------------------------------------- adapter envelopes
@@ -335,7 +416,8 @@ def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
 def offline(tmp_path: Path) -> JainamPropWebSocketAdapter:
     adapter = JainamPropWebSocketAdapter(
         InMemoryResolver({("RELIANCE", "NSE"): (1, 2885), ("NIFTY", "NSE_INDEX"): (1, 26000)}),
-        environ=env_for(tmp_path))
+        environ=env_for(tmp_path),
+    )
     assert adapter.initialize("jainam_prop", "alice") is None
     return adapter
 
@@ -442,13 +524,15 @@ def test_offline_subscriptions_are_recorded_and_counted(
 
 
 def test_connect_with_bad_zmq_address(tmp_path: Path) -> None:
-    a = JainamPropWebSocketAdapter(InMemoryResolver(), zmq_address="nonsense://x",
-                                   environ=env_for(tmp_path))
+    a = JainamPropWebSocketAdapter(
+        InMemoryResolver(), zmq_address="nonsense://x", environ=env_for(tmp_path)
+    )
     assert a.initialize("jainam_prop", "alice") is None
     assert is_error(a.connect(), "ZMQ_ERROR")
     assert not a.connected and a.stream is None
-    bad_port = JainamPropWebSocketAdapter(InMemoryResolver(),
-                                          environ=env_for(tmp_path, ZMQ_PORT="http"))
+    bad_port = JainamPropWebSocketAdapter(
+        InMemoryResolver(), environ=env_for(tmp_path, ZMQ_PORT="http")
+    )
     assert bad_port.initialize("jainam_prop", "alice") is None
     assert is_error(bad_port.connect(), "CONFIG_ERROR")
 

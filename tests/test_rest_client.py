@@ -56,7 +56,8 @@ class FakeXts:
     """Answers every request with ``reply(request_body) -> web.Response``."""
 
     reply: Callable[[Seen], web.StreamResponse] = field(
-        default=lambda s: web.json_response(env("success", "x", "ok", {})))
+        default=lambda s: web.json_response(env("success", "x", "ok", {}))
+    )
     seen: list[Seen] = field(default_factory=list)
     url: str = ""
 
@@ -79,8 +80,7 @@ async def fake() -> AsyncIterator[FakeXts]:
     fx = FakeXts()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", fx.handle)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None,
-                            shutdown_timeout=1.0)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -91,9 +91,19 @@ async def fake() -> AsyncIterator[FakeXts]:
 
 
 def login_ok(s: Seen) -> web.Response:
-    return web.json_response(env("success", "e-response-0010", "Provided Valid Credentials",
-                                 {"token": TOKEN, "userID": "WD4594", "appVersion": "5.0.15",
-                                  "application_expiry_date": "30-10-2025"}))
+    return web.json_response(
+        env(
+            "success",
+            "e-response-0010",
+            "Provided Valid Credentials",
+            {
+                "token": TOKEN,
+                "userID": "WD4594",
+                "appVersion": "5.0.15",
+                "application_expiry_date": "30-10-2025",
+            },
+        )
+    )
 
 
 def assert_clean(text: str) -> None:
@@ -102,6 +112,7 @@ def assert_clean(text: str) -> None:
 
 
 # -- JWT -------------------------------------------------------------------------------------
+
 
 def test_jwt_expiry_reads_exp_without_verifying() -> None:
     assert jwt_expiry(TOKEN) == 1754034379.0
@@ -114,6 +125,7 @@ def test_jwt_expiry_reads_exp_without_verifying() -> None:
 
 
 # -- login -----------------------------------------------------------------------------------
+
 
 async def test_login_success_wire_shape(fake: FakeXts) -> None:
     fake.reply = login_ok
@@ -133,7 +145,8 @@ async def test_login_success_wire_shape(fake: FakeXts) -> None:
 
 async def test_login_older_server_without_app_version(fake: FakeXts) -> None:
     fake.reply = lambda s: web.json_response(
-        env("success", "e-response-0010", "ok", {"token": "opaque", "userID": "U1"}))
+        env("success", "e-response-0010", "ok", {"token": "opaque", "userID": "U1"})
+    )
     async with XtsRestClient(fake.url + "/", prefix="apibinarymarketdata/") as client:
         res = await client.login(APP_KEY, SECRET, source="WebAPI")
     assert res.app_version is None and res.token.expires_at is None
@@ -145,7 +158,8 @@ async def test_login_older_server_without_app_version(fake: FakeXts) -> None:
 async def test_login_4xx_envelope_is_credentials_rejected(fake: FakeXts, status: int) -> None:
     fake.reply = lambda s: web.json_response(
         env("error", "e-app-0005", f"Invalid appKey {APP_KEY} or secretKey {SECRET}", {}),
-        status=status)
+        status=status,
+    )
     async with XtsRestClient(fake.url) as client:
         with pytest.raises(CredentialsRejected) as ei:
             await client.login(APP_KEY, SECRET)
@@ -163,15 +177,28 @@ async def test_login_4xx_envelope_is_credentials_rejected(fake: FakeXts, status:
         lambda s: web.Response(status=200, text="definitely not json"),
         lambda s: web.json_response([1, 2, 3]),
         lambda s: web.json_response(env("success", "e-response-0010", "ok", {"userID": "U"})),
-        lambda s: web.json_response(env("success", "e-response-0010", "ok",
-                                        {"token": 123, "userID": "U"})),
-        lambda s: web.json_response(env("success", "e-response-0010", "ok",
-                                        {"token": TOKEN, "userID": None})),
+        lambda s: web.json_response(
+            env("success", "e-response-0010", "ok", {"token": 123, "userID": "U"})
+        ),
+        lambda s: web.json_response(
+            env("success", "e-response-0010", "ok", {"token": TOKEN, "userID": None})
+        ),
         lambda s: web.json_response(env("success", "e-response-0010", "ok", "result-as-str")),
         lambda s: web.json_response({"type": "success"}),
     ],
-    ids=["500", "503-html", "429", "404-text", "non-json", "json-list", "no-token",
-         "token-int", "userid-null", "result-str", "no-result"],
+    ids=[
+        "500",
+        "503-html",
+        "429",
+        "404-text",
+        "non-json",
+        "json-list",
+        "no-token",
+        "token-int",
+        "userid-null",
+        "result-str",
+        "no-result",
+    ],
 )
 async def test_login_lying_server_is_transport_failure(
     fake: FakeXts, reply: Callable[[Seen], web.Response]
@@ -212,11 +239,21 @@ async def test_login_network_error_and_timeout(fake: FakeXts) -> None:
 
 # -- subscription calls ----------------------------------------------------------------------
 
+
 def sub_ok(s: Seen) -> web.Response:
-    return web.json_response(env("success", "s-session-0001", "Instrument subscribed successfully!",
-                                 {"mdp": 1501, "quotesList": s.body["instruments"],
-                                  "listQuotes": ['{"MessageCode":1501}'],
-                                  "Remaining_Subscription_Count": 48}))
+    return web.json_response(
+        env(
+            "success",
+            "s-session-0001",
+            "Instrument subscribed successfully!",
+            {
+                "mdp": 1501,
+                "quotesList": s.body["instruments"],
+                "listQuotes": ['{"MessageCode":1501}'],
+                "Remaining_Subscription_Count": 48,
+            },
+        )
+    )
 
 
 async def test_subscribe_wire_shape_and_success(fake: FakeXts) -> None:
@@ -227,15 +264,25 @@ async def test_subscribe_wire_shape_and_success(fake: FakeXts) -> None:
     (req,) = fake.seen
     assert (req.method, req.path) == ("POST", "/apimarketdata/instruments/subscription")
     assert req.headers["Authorization"] == TOKEN  # bare, no "Bearer"
-    assert req.body == {"instruments": [{"exchangeSegment": 1, "exchangeInstrumentID": 2885},
-                                        {"exchangeSegment": 2, "exchangeInstrumentID": 35001}],
-                        "xtsMessageCode": 1501}
+    assert req.body == {
+        "instruments": [
+            {"exchangeSegment": 1, "exchangeInstrumentID": 2885},
+            {"exchangeSegment": 2, "exchangeInstrumentID": 35001},
+        ],
+        "xtsMessageCode": 1501,
+    }
 
 
 async def test_subscribe_already_subscribed(fake: FakeXts) -> None:
     fake.reply = lambda s: web.json_response(
-        env("error", "e-session-0002", "Instrument Already Subscribed !",
-            {"Remaining_Subscription_Count": 47}), status=400)
+        env(
+            "error",
+            "e-session-0002",
+            "Instrument Already Subscribed !",
+            {"Remaining_Subscription_Count": 47},
+        ),
+        status=400,
+    )
     async with XtsRestClient(fake.url) as client:
         res = await client.subscribe(FEED, 1501, [(1, 22)])
     assert res == SubscribeResult(RequestOutcome.ALREADY, (), 47)
@@ -243,7 +290,8 @@ async def test_subscribe_already_subscribed(fake: FakeXts) -> None:
 
 async def test_invalid_token_is_token_rejected_everywhere(fake: FakeXts) -> None:
     fake.reply = lambda s: web.json_response(
-        env("error", "e-session-0007", "Invalid Token", {}), status=400)
+        env("error", "e-session-0007", "Invalid Token", {}), status=400
+    )
     async with XtsRestClient(fake.url) as client:
         for call in (client.subscribe, client.unsubscribe, client.quotes):
             with pytest.raises(TokenRejected) as ei:
@@ -254,8 +302,14 @@ async def test_invalid_token_is_token_rejected_everywhere(fake: FakeXts) -> None
 
 async def test_subscription_limit_is_subscription_rejected(fake: FakeXts) -> None:
     fake.reply = lambda s: web.json_response(
-        env("error", "e-session-0004", "Subscription limit exceeded",
-            {"Remaining_Subscription_Count": 0}), status=400)
+        env(
+            "error",
+            "e-session-0004",
+            "Subscription limit exceeded",
+            {"Remaining_Subscription_Count": 0},
+        ),
+        status=400,
+    )
     async with XtsRestClient(fake.url) as client:
         with pytest.raises(SubscriptionRejected) as ei:
             await client.subscribe(FEED, 1501, [(1, 22)])
@@ -268,10 +322,12 @@ async def test_subscription_limit_is_subscription_rejected(fake: FakeXts) -> Non
         lambda s: web.json_response(env("error", "e", "x", {}), status=502),
         lambda s: web.Response(status=200, text="<html/>"),
         lambda s: web.json_response(env("success", "s-session-0001", "ok", None)),
-        lambda s: web.json_response(env("success", "s-session-0001", "ok",
-                                        {"listQuotes": "not-a-list"})),
-        lambda s: web.json_response(env("success", "s-session-0001", "ok",
-                                        {"listQuotes": [{"a": 1}]})),
+        lambda s: web.json_response(
+            env("success", "s-session-0001", "ok", {"listQuotes": "not-a-list"})
+        ),
+        lambda s: web.json_response(
+            env("success", "s-session-0001", "ok", {"listQuotes": [{"a": 1}]})
+        ),
     ],
     ids=["502", "html", "result-null", "quotes-str", "quotes-objects"],
 )
@@ -287,7 +343,8 @@ async def test_subscribe_lying_server_is_transport_failure(
 
 async def test_subscribe_tolerates_missing_optional_fields(fake: FakeXts) -> None:
     fake.reply = lambda s: web.json_response(
-        env("success", "s-session-0001", "ok", {"Remaining_Subscription_Count": True}))
+        env("success", "s-session-0001", "ok", {"Remaining_Subscription_Count": True})
+    )
     async with XtsRestClient(fake.url) as client:
         res = await client.subscribe(FEED, 1501, [(1, 22)])
     assert res == SubscribeResult(RequestOutcome.DONE, (), None)
@@ -296,10 +353,12 @@ async def test_subscribe_tolerates_missing_optional_fields(fake: FakeXts) -> Non
 async def test_unsubscribe_is_put_and_quotes_add_publish_format(fake: FakeXts) -> None:
     def reply(s: Seen) -> web.Response:
         if s.path.endswith("/quotes"):
-            return web.json_response(env("success", "s-quotes-0001", "ok",
-                                         {"listQuotes": ['{"q":1}', '{"q":2}']}))
-        return web.json_response(env("success", "s-response-0001",
-                                     "Instrument subscription deleted!", {"unsubList": []}))
+            return web.json_response(
+                env("success", "s-quotes-0001", "ok", {"listQuotes": ['{"q":1}', '{"q":2}']})
+            )
+        return web.json_response(
+            env("success", "s-response-0001", "Instrument subscription deleted!", {"unsubList": []})
+        )
 
     fake.reply = reply
     async with XtsRestClient(fake.url) as client:
@@ -317,7 +376,8 @@ async def test_unsubscribe_is_put_and_quotes_add_publish_format(fake: FakeXts) -
 
 async def test_unsubscribe_bad_request_and_logout_failure(fake: FakeXts) -> None:
     fake.reply = lambda s: web.json_response(
-        env("error", "e-bad", "Bad Request", {"errors": ["x"]}), status=400)
+        env("error", "e-bad", "Bad Request", {"errors": ["x"]}), status=400
+    )
     async with XtsRestClient(fake.url) as client:
         with pytest.raises(SubscriptionRejected):
             await client.unsubscribe(FEED, 1501, [(1, 22)])
@@ -328,6 +388,7 @@ async def test_unsubscribe_bad_request_and_logout_failure(fake: FakeXts) -> None
 
 # -- secrets and sessions --------------------------------------------------------------------
 
+
 async def test_no_secret_in_logs_reprs_or_errors(
     fake: FakeXts, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -336,17 +397,21 @@ async def test_no_secret_in_logs_reprs_or_errors(
 
     def echo_everything(s: Seen) -> web.Response:
         # A hostile server echoing the request (incl. headers) into its error description.
-        return web.json_response(env("error", "e-x", json.dumps([s.headers, s.body]), {}),
-                                 status=418)
+        return web.json_response(
+            env("error", "e-x", json.dumps([s.headers, s.body]), {}), status=418
+        )
 
     async with XtsRestClient(fake.url) as client:
         fake.reply = login_ok
         res = await client.login(APP_KEY, SECRET)
         texts += [repr(client), repr(res), str(res.token), repr(res.token)]
         fake.reply = echo_everything
-        for coro in (client.login(APP_KEY, SECRET), client.subscribe(res.token, 1501, [(1, 22)]),
-                     client.quotes(res.token, 1501, [(1, 22)]),
-                     client.unsubscribe(res.token, 1501, [(1, 22)])):
+        for coro in (
+            client.login(APP_KEY, SECRET),
+            client.subscribe(res.token, 1501, [(1, 22)]),
+            client.quotes(res.token, 1501, [(1, 22)]),
+            client.unsubscribe(res.token, 1501, [(1, 22)]),
+        ):
             with pytest.raises(Exception) as ei:
                 await coro
             texts += [str(ei.value), repr(ei.value)]

@@ -50,6 +50,7 @@ def free_port() -> int:
 
 # -- crypto ----------------------------------------------------------------------------------
 
+
 def test_cipher_round_trip_is_nondeterministic_and_keyed() -> None:
     c = TokenCipher(KeySpec(PEPPER, bytes.fromhex(SALT_HEX)))
     a, b = c.encrypt(FEED), c.encrypt(FEED)
@@ -67,8 +68,13 @@ def test_cipher_round_trip_is_nondeterministic_and_keyed() -> None:
 def test_cipher_from_env_and_rotation() -> None:
     old = TokenCipher.from_env({"JAINAM_TOKEN_PEPPER": OTHER_PEPPER})
     ct = old.encrypt(FEED)
-    both = TokenCipher.from_env({"JAINAM_TOKEN_PEPPER": PEPPER, "JAINAM_TOKEN_SALT": SALT_HEX,
-                                 "JAINAM_TOKEN_PEPPER_PREVIOUS": OTHER_PEPPER})
+    both = TokenCipher.from_env(
+        {
+            "JAINAM_TOKEN_PEPPER": PEPPER,
+            "JAINAM_TOKEN_SALT": SALT_HEX,
+            "JAINAM_TOKEN_PEPPER_PREVIOUS": OTHER_PEPPER,
+        }
+    )
     assert both.decrypt(ct) == FEED
     rotated = both.rotate(ct)
     new_only = TokenCipher(KeySpec(PEPPER, bytes.fromhex(SALT_HEX)))
@@ -87,21 +93,37 @@ def test_cipher_from_env_and_rotation() -> None:
         ({"JAINAM_TOKEN_PEPPER": "short"}, "JAINAM_TOKEN_PEPPER"),
         ({"JAINAM_TOKEN_PEPPER": PEPPER, "JAINAM_TOKEN_SALT": "xyz"}, "JAINAM_TOKEN_SALT"),
         ({"JAINAM_TOKEN_PEPPER": PEPPER, "JAINAM_TOKEN_SALT": "0011"}, "JAINAM_TOKEN_SALT"),
-        ({"JAINAM_TOKEN_PEPPER": PEPPER, "JAINAM_TOKEN_PEPPER_PREVIOUS": "short"},
-         "JAINAM_TOKEN_PEPPER_PREVIOUS"),
-        ({"JAINAM_TOKEN_PEPPER": PEPPER, "JAINAM_DATABASE_URL": "not a url"},
-         "JAINAM_DATABASE_URL"),
-        ({"JAINAM_TOKEN_PEPPER": PEPPER, "JAINAM_DATABASE_URL": "mysql://u@h/db"},
-         "JAINAM_DATABASE_URL"),
-        ({"JAINAM_TOKEN_PEPPER": PEPPER, "JAINAM_DATABASE_URL": "postgresql+psycopg2://u@h/db"},
-         "JAINAM_DATABASE_URL"),
-        ({"JAINAM_TOKEN_PEPPER": PEPPER, "JAINAM_DATABASE_URL": "sqlite://"},
-         "JAINAM_DATABASE_URL"),
-        ({"JAINAM_TOKEN_PEPPER": PEPPER, "JAINAM_DATABASE_URL": "sqlite:///:memory:"},
-         "JAINAM_DATABASE_URL"),
-        ({"JAINAM_TOKEN_PEPPER": PEPPER,
-          "JAINAM_DATABASE_URL": "sqlite:////nonexistent-dir-jfsm/sub/tokens.db"},
-         "JAINAM_DATABASE_URL"),
+        (
+            {"JAINAM_TOKEN_PEPPER": PEPPER, "JAINAM_TOKEN_PEPPER_PREVIOUS": "short"},
+            "JAINAM_TOKEN_PEPPER_PREVIOUS",
+        ),
+        (
+            {"JAINAM_TOKEN_PEPPER": PEPPER, "JAINAM_DATABASE_URL": "not a url"},
+            "JAINAM_DATABASE_URL",
+        ),
+        (
+            {"JAINAM_TOKEN_PEPPER": PEPPER, "JAINAM_DATABASE_URL": "mysql://u@h/db"},
+            "JAINAM_DATABASE_URL",
+        ),
+        (
+            {"JAINAM_TOKEN_PEPPER": PEPPER, "JAINAM_DATABASE_URL": "postgresql+psycopg2://u@h/db"},
+            "JAINAM_DATABASE_URL",
+        ),
+        (
+            {"JAINAM_TOKEN_PEPPER": PEPPER, "JAINAM_DATABASE_URL": "sqlite://"},
+            "JAINAM_DATABASE_URL",
+        ),
+        (
+            {"JAINAM_TOKEN_PEPPER": PEPPER, "JAINAM_DATABASE_URL": "sqlite:///:memory:"},
+            "JAINAM_DATABASE_URL",
+        ),
+        (
+            {
+                "JAINAM_TOKEN_PEPPER": PEPPER,
+                "JAINAM_DATABASE_URL": "sqlite:////nonexistent-dir-jfsm/sub/tokens.db",
+            },
+            "JAINAM_DATABASE_URL",
+        ),
     ],
 )
 def test_bad_configuration_names_the_variable(environ: dict[str, str], variable: str) -> None:
@@ -125,8 +147,9 @@ def test_default_location_and_env_url(tmp_path: Path, monkeypatch: pytest.Monkey
     finally:
         store.close()
     other = tmp_path / "other.db"
-    store = TokenStore.from_env({"JAINAM_TOKEN_PEPPER": PEPPER,
-                                 "JAINAM_DATABASE_URL": f"sqlite:///{other}"})
+    store = TokenStore.from_env(
+        {"JAINAM_TOKEN_PEPPER": PEPPER, "JAINAM_DATABASE_URL": f"sqlite:///{other}"}
+    )
     assert store.url.database == str(other) and store.dialect == "sqlite"
     store.close()
     pg = TokenStore("postgresql://user:hunter2secret@db.example/x", pepper=PEPPER)
@@ -137,12 +160,19 @@ def test_default_location_and_env_url(tmp_path: Path, monkeypatch: pytest.Monkey
 
 # -- the store on both backends --------------------------------------------------------------
 
+
 def test_round_trip_encrypted_at_rest(db_url: str) -> None:
     with TokenStore(db_url, pepper=PEPPER, salt=SALT_HEX) as store:
         assert store.get_feed_token("alice") is None and store.get_record("alice") is None
         exp = time.time() + 3600
-        assert store.store_broker_auth_token("alice", AUTH, "jainam_prop", feed_token=FEED,
-                                             user_id="WD4594", feed_token_expires_at=exp)
+        assert store.store_broker_auth_token(
+            "alice",
+            AUTH,
+            "jainam_prop",
+            feed_token=FEED,
+            user_id="WD4594",
+            feed_token_expires_at=exp,
+        )
         assert store.get_feed_token("alice") == FEED
         assert store.get_auth_token("alice") == AUTH
         assert store.get_user_id("alice") == "WD4594"
@@ -327,13 +357,19 @@ def test_schema_is_versioned_and_created_once(db_url: str) -> None:
 
 # -- dead databases --------------------------------------------------------------------------
 
+
 @pytest.mark.postgres
 def test_postgres_on_a_closed_port_is_unavailable() -> None:
-    store = TokenStore(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test",
-                       pepper=PEPPER, connect_timeout=2)
+    store = TokenStore(
+        f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test",
+        pepper=PEPPER,
+        connect_timeout=2,
+    )
     try:
-        for call in (lambda: store.get_record("u"),
-                     lambda: store.store_broker_auth_token("u", feed_token=FEED)):
+        for call in (
+            lambda: store.get_record("u"),
+            lambda: store.store_broker_auth_token("u", feed_token=FEED),
+        ):
             with pytest.raises(StoreUnavailable) as ei:
                 call()
             assert isinstance(ei.value, TokenUnavailable)

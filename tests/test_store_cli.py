@@ -40,8 +40,9 @@ def test_status_revoke_migrate(url: str, capsys: pytest.CaptureFixture[str]) -> 
     assert run("status") == 0
     assert "no tokens" in capsys.readouterr().out
     with TokenStore(url, pepper=PEPPER) as store:
-        store.store_broker_auth_token("desk", AUTH, feed_token=FEED, user_id="WD1",
-                                      feed_token_expires_at=4102444800.0)
+        store.store_broker_auth_token(
+            "desk", AUTH, feed_token=FEED, user_id="WD1", feed_token_expires_at=4102444800.0
+        )
         fingerprint = store.get_record("desk").feed_token.fingerprint  # type: ignore[union-attr]
     assert run("status", "--json") == 0
     (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -57,8 +58,9 @@ def test_status_revoke_migrate(url: str, capsys: pytest.CaptureFixture[str]) -> 
         assert secret not in out
 
 
-def test_rotate_and_errors(url: str, capsys: pytest.CaptureFixture[str],
-                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rotate_and_errors(
+    url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     with TokenStore(url, pepper=OTHER_PEPPER) as old:
         old.store_broker_auth_token("desk", AUTH, feed_token=FEED)
     assert run("status") == 1  # wrong key: the row is reported, not crashed on

@@ -74,10 +74,23 @@ def test_eight_processes_log_in_once_and_relogin_once(
     ctx = worker_context()
     barrier = ctx.Barrier(N_WORKERS + 1)
     results: mp.Queue[tuple[Any, ...]] = ctx.Queue()
-    procs = [ctx.Process(target=worker, name=f"token-worker-{i}",
-                         args=(i, empty_db, PEPPER, sim.root_url, creds.app_key,
-                               creds.secret_key, barrier, results))
-             for i in range(N_WORKERS)]
+    procs = [
+        ctx.Process(
+            target=worker,
+            name=f"token-worker-{i}",
+            args=(
+                i,
+                empty_db,
+                PEPPER,
+                sim.root_url,
+                creds.app_key,
+                creds.secret_key,
+                barrier,
+                results,
+            ),
+        )
+        for i in range(N_WORKERS)
+    ]
     before = sim_stats(sim)
     for p in procs:
         p.start()
@@ -101,8 +114,10 @@ def test_eight_processes_log_in_once_and_relogin_once(
         assert len({fp for _, _, fp, _, _ in resumed}) == 1
         assert resumed[0][2] != first[0][2]
         outcomes = Counter(outcome for _, _, _, outcome, _ in resumed)
-        assert outcomes == {RequestOutcome.DONE.value: 1,
-                            RequestOutcome.ALREADY.value: N_WORKERS - 1}
+        assert outcomes == {
+            RequestOutcome.DONE.value: 1,
+            RequestOutcome.ALREADY.value: N_WORKERS - 1,
+        }
         events = Counter(name for *_, names in resumed for name in names)
         assert events[EV_REFRESHED] == 1 and events[EV_WAITED] == N_WORKERS - 1
     finally:

@@ -41,8 +41,9 @@ APP_SECRET = "app-secret-never-logged-0123"
 class FakeLogin:
     """Counts logins and hands out distinct tokens valid for ``ttl`` seconds."""
 
-    def __init__(self, ttl: float | None = 3600.0, delay: float = 0.0,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, ttl: float | None = 3600.0, delay: float = 0.0, clock: Callable[[], float] = time.time
+    ) -> None:
         self.ttl, self.delay, self.clock = ttl, delay, clock
         self.calls = 0
         self.fail: BaseException | None = None
@@ -253,12 +254,17 @@ def test_credentials_rejected_propagates_and_is_reported(store: TokenStore) -> N
 
 @pytest.mark.parametrize(
     "failure",
-    [TransportFailure("HTTP 503"), TokenUnavailable("down"), RuntimeError(APP_SECRET),
-     ConnectionResetError(APP_SECRET)],
+    [
+        TransportFailure("HTTP 503"),
+        TokenUnavailable("down"),
+        RuntimeError(APP_SECRET),
+        ConnectionResetError(APP_SECRET),
+    ],
     ids=["transport", "unavailable", "runtime", "oserror"],
 )
-def test_login_failures_become_token_unavailable(store: TokenStore, failure: BaseException,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_login_failures_become_token_unavailable(
+    store: TokenStore, failure: BaseException, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     login, sink = FakeLogin(), RecordingSink()
     login.fail = failure
@@ -357,8 +363,9 @@ def test_lock_timeout_is_unavailable_with_telemetry(store: TokenStore) -> None:
     assert src.get_token().value == login.issued[0]  # recovers once the lock is free
 
 
-def test_login_kept_when_store_write_fails(store: TokenStore,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_login_kept_when_store_write_fails(
+    store: TokenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from jainam_fsm.store.db import LockedUser
 
     def broken(self: LockedUser, token: FeedToken, *, broker: str | None = None) -> None:
@@ -382,8 +389,7 @@ def test_broken_telemetry_sink_does_not_break_tokens(store: TokenStore) -> None:
     assert StoredTokenSource(store, "pam", login, Broken()).get_token().value == login.issued[0]
 
 
-def test_no_token_in_logs_or_telemetry(store: TokenStore,
-                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_no_token_in_logs_or_telemetry(store: TokenStore, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     login = FakeLogin()
     sink = RecordingSink()

@@ -33,14 +33,26 @@ def fresh_pg_database() -> Iterator[str]:
     """A uniquely named database in the local cluster, dropped afterwards: parallel runs never
     collide and every test starts from an empty schema."""
     name = f"jfsm_store_{os.getpid()}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=PG_ADMIN_DB,
-                         autocommit=True, connect_timeout=5) as admin:
+    with psycopg.connect(
+        host=PG_HOST,
+        port=PG_PORT,
+        user=PG_USER,
+        dbname=PG_ADMIN_DB,
+        autocommit=True,
+        connect_timeout=5,
+    ) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
         yield pg_url(name)
     finally:
-        with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=PG_ADMIN_DB,
-                             autocommit=True, connect_timeout=5) as admin:
+        with psycopg.connect(
+            host=PG_HOST,
+            port=PG_PORT,
+            user=PG_USER,
+            dbname=PG_ADMIN_DB,
+            autocommit=True,
+            connect_timeout=5,
+        ) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -54,8 +66,9 @@ def pg_session_url() -> Iterator[str]:
 def reset_pg_schema(url: str) -> None:
     """Drop the store's tables so the next test starts from an empty database."""
     dbname = url.rsplit("/", 1)[1]
-    with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=dbname,
-                         autocommit=True, connect_timeout=5) as conn:
+    with psycopg.connect(
+        host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=dbname, autocommit=True, connect_timeout=5
+    ) as conn:
         conn.execute("SET lock_timeout = '5s'")
         conn.execute("DROP TABLE IF EXISTS jainam_auth, jainam_alembic_version")
 

@@ -49,14 +49,23 @@ def subscribe(root_url: str, token: FeedToken) -> RequestOutcome:
     return asyncio.run(go())
 
 
-def worker(i: int, db_url: str, pepper: str, root_url: str, app_key: str, secret: str,
-           barrier: Barrier, results: mp.Queue[tuple[Any, ...]]) -> None:
+def worker(
+    i: int,
+    db_url: str,
+    pepper: str,
+    root_url: str,
+    app_key: str,
+    secret: str,
+    barrier: Barrier,
+    results: mp.Queue[tuple[Any, ...]],
+) -> None:
     """One adapter process: race for a token, get rejected, race for a new one, resume."""
     try:
         store = TokenStore(db_url, pepper=pepper, lock_timeout=30)
         sink = NameSink()
-        source = StoredTokenSource(store, "desk-1", lambda: rest_login(root_url, app_key, secret),
-                                   sink)
+        source = StoredTokenSource(
+            store, "desk-1", lambda: rest_login(root_url, app_key, secret), sink
+        )
         barrier.wait(BARRIER_TIMEOUT)  # phase 1: everyone starts on an empty store at once
         token = source.get_token()
         results.put(("token", i, token.fingerprint, list(sink.names)))

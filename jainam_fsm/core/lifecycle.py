@@ -9,7 +9,6 @@ reader finds a state's behaviour from its name.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -142,10 +141,6 @@ class Lifecycle:
         """Subscriptions the server refused; asked again after an unsubscribe frees room, and
         on every (re)connect."""
         return frozenset(self._refused)
-
-    @property
-    def timer_pending(self) -> bool:
-        return self._timer is not None
 
     def can_fire(self, trigger: Trigger | str) -> bool:
         """Whether ``trigger`` is allowed in the current state (conditions evaluated)."""
@@ -455,10 +450,3 @@ def _brief(exc: BaseException) -> str:
     if len(text) > 200:
         text = text[:200] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-class MonotonicClock:
-    """A :class:`Clock` without timers, for callers that only need ``monotonic``."""
-
-    def monotonic(self) -> float:
-        return time.monotonic()

@@ -230,16 +230,12 @@ def parse_master_line(line: str) -> MasterRecord:
     if itype == EQUITY:
         # NSE lists one line per series; the platform's NSE symbol is the EQ line's name.
         symbol = name.upper() if (segment != 1 or series == "EQ") else description.upper()
-        return MasterRecord(
-            instrument_type=itype, exchange=exchange, symbol=symbol, **common
-        )
+        return MasterRecord(instrument_type=itype, exchange=exchange, symbol=symbol, **common)
     if itype in (FUTURE, SPREAD):
         if len(f) < 17:
             raise MasterParseError("too few fields for a future")
         expiry = _expiry(f[16])
-        symbol = (
-            f"{name}{_ddmmmyy(expiry)}FUT".upper() if itype == FUTURE else description.upper()
-        )
+        symbol = f"{name}{_ddmmmyy(expiry)}FUT".upper() if itype == FUTURE else description.upper()
         return MasterRecord(
             instrument_type=itype,
             exchange=exchange,

@@ -34,11 +34,16 @@ def _row(store: TokenStore, user: str, now: float) -> dict[str, Any]:
     tok = rec.feed_token
     exp = tok.expires_at if tok else None
     return {
-        "user": rec.user, "broker": rec.broker, "broker_user_id": rec.broker_user_id,
-        "revoked": rec.revoked, "stale": rec.stale, "usable": rec.usable(now),
+        "user": rec.user,
+        "broker": rec.broker,
+        "broker_user_id": rec.broker_user_id,
+        "revoked": rec.revoked,
+        "stale": rec.stale,
+        "usable": rec.usable(now),
         "feed_token": tok.fingerprint if tok else None,
         "auth_token": "present" if rec.auth_token else None,
-        "expires_at": _iso(exp), "expires_in": None if exp is None else round(exp - now),
+        "expires_at": _iso(exp),
+        "expires_in": None if exp is None else round(exp - now),
         "updated_at": rec.updated_at.isoformat(timespec="seconds"),
     }
 
@@ -97,12 +102,13 @@ def run(args: argparse.Namespace) -> int:
 def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``tokens`` on an ``argparse`` subparsers object; sets ``func(args) -> int``."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "tokens", help="inspect and maintain the feed-token store",
+        "tokens",
+        help="inspect and maintain the feed-token store",
         description="Inspect and maintain the feed-token store. Configuration comes from "
         "JAINAM_DATABASE_URL, JAINAM_TOKEN_PEPPER, JAINAM_TOKEN_SALT (and "
-        "JAINAM_TOKEN_PEPPER_PREVIOUS / JAINAM_TOKEN_SALT_PREVIOUS while rotating the key).")
-    parser.add_argument("--database-url", default=None,
-                        help="overrides JAINAM_DATABASE_URL")
+        "JAINAM_TOKEN_PEPPER_PREVIOUS / JAINAM_TOKEN_SALT_PREVIOUS while rotating the key).",
+    )
+    parser.add_argument("--database-url", default=None, help="overrides JAINAM_DATABASE_URL")
     actions = parser.add_subparsers(dest="tokens_action", required=True)
     status = actions.add_parser("status", help="list stored tokens (fingerprints only)")
     status.add_argument("user", nargs="*", help="only these users")
@@ -112,8 +118,10 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
     revoke.add_argument("user")
     revoke.set_defaults(action=_revoke)
     rotate = actions.add_parser(
-        "rotate-key", help="re-encrypt every row under JAINAM_TOKEN_PEPPER "
-        "(old key in JAINAM_TOKEN_PEPPER_PREVIOUS)")
+        "rotate-key",
+        help="re-encrypt every row under JAINAM_TOKEN_PEPPER "
+        "(old key in JAINAM_TOKEN_PEPPER_PREVIOUS)",
+    )
     rotate.set_defaults(action=_rotate)
     migrate = actions.add_parser("migrate", help="create or upgrade the schema now")
     migrate.set_defaults(action=_migrate)

@@ -48,8 +48,10 @@ class TokenDecryptError(ConfigError):
 def validate_pepper(pepper: str | None, *, variable: str = PEPPER_ENV) -> str:
     """Return ``pepper`` if it is usable, else raise :class:`ConfigError` naming ``variable``."""
     if pepper is None or pepper == "":
-        raise ConfigError(f"{variable} is not set: the token store needs a secret pepper "
-                          f"of at least {MIN_PEPPER_LENGTH} characters to encrypt tokens")
+        raise ConfigError(
+            f"{variable} is not set: the token store needs a secret pepper "
+            f"of at least {MIN_PEPPER_LENGTH} characters to encrypt tokens"
+        )
     if len(pepper) < MIN_PEPPER_LENGTH:
         # Never echo the value, not even its length beyond "too short".
         raise ConfigError(f"{variable} is too short: use at least {MIN_PEPPER_LENGTH} characters")
@@ -63,11 +65,15 @@ def parse_salt(salt_hex: str | None, *, variable: str = SALT_ENV) -> bytes:
     try:
         salt = bytes.fromhex(salt_hex.strip())
     except ValueError:
-        raise ConfigError(f"{variable} must be hexadecimal (e.g. from `python -c "
-                          f"'import secrets; print(secrets.token_hex(16))'`)") from None
+        raise ConfigError(
+            f"{variable} must be hexadecimal (e.g. from `python -c "
+            f"'import secrets; print(secrets.token_hex(16))'`)"
+        ) from None
     if len(salt) < MIN_SALT_BYTES:
-        raise ConfigError(f"{variable} is too short: use at least {MIN_SALT_BYTES} bytes "
-                          f"({2 * MIN_SALT_BYTES} hex digits)")
+        raise ConfigError(
+            f"{variable} is too short: use at least {MIN_SALT_BYTES} bytes "
+            f"({2 * MIN_SALT_BYTES} hex digits)"
+        )
     return salt
 
 
@@ -107,9 +113,12 @@ class TokenCipher:
         previous: list[KeySpec] = []
         old_pepper = env.get(PREVIOUS_PEPPER_ENV)
         if old_pepper:
-            previous.append(KeySpec(validate_pepper(old_pepper, variable=PREVIOUS_PEPPER_ENV),
-                                    parse_salt(env.get(PREVIOUS_SALT_ENV),
-                                               variable=PREVIOUS_SALT_ENV)))
+            previous.append(
+                KeySpec(
+                    validate_pepper(old_pepper, variable=PREVIOUS_PEPPER_ENV),
+                    parse_salt(env.get(PREVIOUS_SALT_ENV), variable=PREVIOUS_SALT_ENV),
+                )
+            )
         return cls(current, previous)
 
     def __repr__(self) -> str:
@@ -134,7 +143,9 @@ class TokenCipher:
             raise TokenDecryptError(self._wrong_key_message()) from None
 
     def _wrong_key_message(self) -> str:
-        hint = (f" or {PREVIOUS_PEPPER_ENV}/{PREVIOUS_SALT_ENV}" if self._has_previous else "")
-        return (f"a stored token cannot be decrypted: {PEPPER_ENV}/{SALT_ENV}{hint} do not match "
-                "the key it was written with (set the old pepper in "
-                f"{PREVIOUS_PEPPER_ENV} to rotate, or revoke the row to start afresh)")
+        hint = f" or {PREVIOUS_PEPPER_ENV}/{PREVIOUS_SALT_ENV}" if self._has_previous else ""
+        return (
+            f"a stored token cannot be decrypted: {PEPPER_ENV}/{SALT_ENV}{hint} do not match "
+            "the key it was written with (set the old pepper in "
+            f"{PREVIOUS_PEPPER_ENV} to rotate, or revoke the row to start afresh)"
+        )

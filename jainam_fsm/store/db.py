@@ -144,9 +144,17 @@ class LockedUser:
     def store_feed_token(self, token: FeedToken, *, broker: str | None = None) -> FeedToken:
         """Write a fresh feed token (clears the stale and revoked flags); return it as stored
         (the expiry at the database's microsecond precision, so later reads compare equal)."""
-        self._store._upsert(self._session, self.user, broker=broker, auth_token=None,
-                            feed_token=token.value, user_id=token.user_id,
-                            expires_at=token.expires_at, revoke=False, set_expiry=True)
+        self._store._upsert(
+            self._session,
+            self.user,
+            broker=broker,
+            auth_token=None,
+            feed_token=token.value,
+            user_id=token.user_id,
+            expires_at=token.expires_at,
+            revoke=False,
+            set_expiry=True,
+        )
         return FeedToken(token.value, token.user_id, _to_ts(_to_dt(token.expires_at)))
 
 
@@ -192,21 +200,31 @@ class TokenStore:
     # -- configuration ----------------------------------------------------------------------
 
     @staticmethod
-    def _keys(env: Mapping[str, str], pepper: str | None, salt: str | bytes | None,
-              previous_pepper: str | None,
-              previous_salt: str | bytes | None) -> tuple[KeySpec, list[KeySpec]]:
+    def _keys(
+        env: Mapping[str, str],
+        pepper: str | None,
+        salt: str | bytes | None,
+        previous_pepper: str | None,
+        previous_salt: str | bytes | None,
+    ) -> tuple[KeySpec, list[KeySpec]]:
         def _salt(value: str | bytes | None, variable: str) -> bytes:
             if isinstance(value, bytes):
                 return parse_salt(value.hex(), variable=variable)
             return parse_salt(value if value is not None else env.get(variable), variable=variable)
 
-        current = KeySpec(validate_pepper(pepper if pepper is not None else env.get(PEPPER_ENV)),
-                          _salt(salt, SALT_ENV))
+        current = KeySpec(
+            validate_pepper(pepper if pepper is not None else env.get(PEPPER_ENV)),
+            _salt(salt, SALT_ENV),
+        )
         previous: list[KeySpec] = []
         old = previous_pepper if previous_pepper is not None else env.get(PREVIOUS_PEPPER_ENV)
         if old:
-            previous.append(KeySpec(validate_pepper(old, variable=PREVIOUS_PEPPER_ENV),
-                                    _salt(previous_salt, PREVIOUS_SALT_ENV)))
+            previous.append(
+                KeySpec(
+                    validate_pepper(old, variable=PREVIOUS_PEPPER_ENV),
+                    _salt(previous_salt, PREVIOUS_SALT_ENV),
+                )
+            )
         return current, previous
 
     @staticmethod
@@ -217,28 +235,41 @@ class TokenStore:
         try:
             parsed = make_url(raw if raw is not None else default_database_url())
         except (ArgumentError, ValueError):
-            raise ConfigError(f"{where} ({DATABASE_URL_ENV}) is not a valid database URL; "
-                              "use sqlite:///path/to/tokens.db or "
-                              "postgresql+psycopg://user@host/db") from None
+            raise ConfigError(
+                f"{where} ({DATABASE_URL_ENV}) is not a valid database URL; "
+                "use sqlite:///path/to/tokens.db or "
+                "postgresql+psycopg://user@host/db"
+            ) from None
         backend, _, driver = parsed.drivername.partition("+")
         if backend in ("postgresql", "postgres"):
             if driver not in ("", "psycopg"):
-                raise ConfigError(f"{where} ({DATABASE_URL_ENV}): only the psycopg 3 driver is "
-                                  "supported for PostgreSQL; use postgresql+psycopg://...")
+                raise ConfigError(
+                    f"{where} ({DATABASE_URL_ENV}): only the psycopg 3 driver is "
+                    "supported for PostgreSQL; use postgresql+psycopg://..."
+                )
             return parsed.set(drivername="postgresql+psycopg")
         if backend != "sqlite":
-            raise ConfigError(f"{where} ({DATABASE_URL_ENV}): unsupported database "
-                              f"{backend!r}; use sqlite:/// or postgresql+psycopg://")
-        if not parsed.database or parsed.database == ":memory:" or parsed.database.startswith(
-                "file::memory:"):
-            raise ConfigError(f"{where} ({DATABASE_URL_ENV}): an in-memory SQLite database cannot "
-                              "be shared between workers; give a file path")
+            raise ConfigError(
+                f"{where} ({DATABASE_URL_ENV}): unsupported database "
+                f"{backend!r}; use sqlite:/// or postgresql+psycopg://"
+            )
+        if (
+            not parsed.database
+            or parsed.database == ":memory:"
+            or parsed.database.startswith("file::memory:")
+        ):
+            raise ConfigError(
+                f"{where} ({DATABASE_URL_ENV}): an in-memory SQLite database cannot "
+                "be shared between workers; give a file path"
+            )
         path = Path(parsed.database).expanduser()
         if is_default:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         elif not path.parent.is_dir():
-            raise ConfigError(f"{where} ({DATABASE_URL_ENV}): the directory {str(path.parent)!r} "
-                              "of the SQLite file does not exist")
+            raise ConfigError(
+                f"{where} ({DATABASE_URL_ENV}): the directory {str(path.parent)!r} "
+                "of the SQLite file does not exist"
+            )
         if not path.exists() and path.parent.is_dir():
             # Create the file owner-only before SQLite does (it copies the mode to -wal/-shm).
             try:
@@ -253,9 +284,12 @@ class TokenStore:
         if self.dialect == "sqlite":
             # NullPool: a connection per operation, so each one gets its own busy timeout and no
             # SQLite handle is ever shared between threads.
-            engine = sa.create_engine(url, poolclass=NullPool, hide_parameters=True,
-                                      connect_args={"timeout": self.busy_timeout,
-                                                    "check_same_thread": False})
+            engine = sa.create_engine(
+                url,
+                poolclass=NullPool,
+                hide_parameters=True,
+                connect_args={"timeout": self.busy_timeout, "check_same_thread": False},
+            )
             busy_ms = int(self.busy_timeout * 1000)
 
             @event.listens_for(engine, "connect")
@@ -281,10 +315,17 @@ class TokenStore:
 
             return engine
         return sa.create_engine(
-            url, hide_parameters=True, pool_pre_ping=True, pool_size=2, max_overflow=4,
+            url,
+            hide_parameters=True,
+            pool_pre_ping=True,
+            pool_size=2,
+            max_overflow=4,
             pool_timeout=self.lock_timeout,
-            connect_args={"connect_timeout": max(1, round(connect_timeout)),
-                          "application_name": "jainam_fsm"})
+            connect_args={
+                "connect_timeout": max(1, round(connect_timeout)),
+                "application_name": "jainam_fsm",
+            },
+        )
 
     @property
     def dialect(self) -> str:
@@ -314,12 +355,16 @@ class TokenStore:
             raise
         except SQLAlchemyError as exc:
             orig = getattr(exc, "orig", None)
-            msg = (f"token store: {op} failed on "
-                   f"{self.url.render_as_string(hide_password=True)}: {_short(exc)}")
+            msg = (
+                f"token store: {op} failed on "
+                f"{self.url.render_as_string(hide_password=True)}: {_short(exc)}"
+            )
             if getattr(orig, "sqlstate", None) == _PG_LOCK_NOT_AVAILABLE or (
-                    self.dialect == "sqlite" and "locked" in str(orig or exc).lower()):
-                raise StoreLockTimeout(f"token store: {op}: lock not granted in time "
-                                       f"({_short(exc)})") from exc
+                self.dialect == "sqlite" and "locked" in str(orig or exc).lower()
+            ):
+                raise StoreLockTimeout(
+                    f"token store: {op}: lock not granted in time ({_short(exc)})"
+                ) from exc
             raise StoreUnavailable(msg) from exc
 
     @contextmanager
@@ -333,8 +378,9 @@ class TokenStore:
             else:
                 conn.begin()
                 conn.exec_driver_sql(f"SET LOCAL lock_timeout = {ms}")
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"),
-                             {"k": _lock_key(key_name)})
+                conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(key_name)}
+                )
             yield conn
             conn.commit()
 
@@ -356,7 +402,8 @@ class TokenStore:
                         if current is not None and current not in known:
                             raise SchemaError(
                                 f"token store: the database schema is at revision {current!r}, "
-                                f"newer than this jainam-fsm knows ({head!r}); upgrade jainam-fsm")
+                                f"newer than this jainam-fsm knows ({head!r}); upgrade jainam-fsm"
+                            )
                         log.debug("token store: upgrading schema %s -> %s", current, head)
                         schema.upgrade(conn)
             self._schema_ready = True
@@ -387,9 +434,11 @@ class TokenStore:
         """
         self._ensure_schema()
         wait = self.lock_timeout if timeout is None else timeout
-        with (self._errors("locked update"),
-              self._locked_connection(f"user:{user}", wait) as conn,
-              Session(bind=conn, expire_on_commit=False) as session):
+        with (
+            self._errors("locked update"),
+            self._locked_connection(f"user:{user}", wait) as conn,
+            Session(bind=conn, expire_on_commit=False) as session,
+        ):
             yield LockedUser(self, session, user)
             session.flush()
 
@@ -398,29 +447,57 @@ class TokenStore:
     def _decode(self, row: AuthRecord) -> StoredToken:
         feed: FeedToken | None = None
         if row.feed_token:
-            feed = FeedToken(self._cipher.decrypt(row.feed_token), row.user_id or "",
-                             _to_ts(row.feed_token_expires_at))
+            feed = FeedToken(
+                self._cipher.decrypt(row.feed_token),
+                row.user_id or "",
+                _to_ts(row.feed_token_expires_at),
+            )
         return StoredToken(
-            user=row.name, broker=row.broker, feed_token=feed,
+            user=row.name,
+            broker=row.broker,
+            feed_token=feed,
             auth_token=self._cipher.decrypt(row.auth) if row.auth else None,
-            broker_user_id=row.user_id, revoked=row.is_revoked, stale=row.feed_token_stale,
-            created_at=row.created_at, updated_at=row.updated_at)
+            broker_user_id=row.user_id,
+            revoked=row.is_revoked,
+            stale=row.feed_token_stale,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
 
-    def _upsert(self, session: Session, user: str, *, broker: str | None,
-                auth_token: str | None, feed_token: str | None, user_id: str | None,
-                expires_at: float | None, revoke: bool, set_expiry: bool) -> bool:
+    def _upsert(
+        self,
+        session: Session,
+        user: str,
+        *,
+        broker: str | None,
+        auth_token: str | None,
+        feed_token: str | None,
+        user_id: str | None,
+        expires_at: float | None,
+        revoke: bool,
+        set_expiry: bool,
+    ) -> bool:
         row = session.execute(
-            select(AuthRecord).where(AuthRecord.name == user)).scalar_one_or_none()
+            select(AuthRecord).where(AuthRecord.name == user)
+        ).scalar_one_or_none()
         now = datetime.now(UTC)
         if row is None:
             if revoke:
                 return False
-            session.add(AuthRecord(
-                name=user, broker=broker or self.broker,
-                auth=self._cipher.encrypt(auth_token) if auth_token else None,
-                feed_token=self._cipher.encrypt(feed_token) if feed_token else None,
-                user_id=user_id, is_revoked=False, feed_token_stale=False,
-                feed_token_expires_at=_to_dt(expires_at), created_at=now, updated_at=now))
+            session.add(
+                AuthRecord(
+                    name=user,
+                    broker=broker or self.broker,
+                    auth=self._cipher.encrypt(auth_token) if auth_token else None,
+                    feed_token=self._cipher.encrypt(feed_token) if feed_token else None,
+                    user_id=user_id,
+                    is_revoked=False,
+                    feed_token_stale=False,
+                    feed_token_expires_at=_to_dt(expires_at),
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
             session.flush()
             return True
         # Fernet ciphertext differs on every encryption, so compare plaintexts.
@@ -429,8 +506,9 @@ class TokenStore:
             row.broker, changed = broker, True
         if auth_token and (row.auth is None or self._cipher.decrypt(row.auth) != auth_token):
             row.auth, changed = self._cipher.encrypt(auth_token), True
-        if feed_token and (row.feed_token is None
-                           or self._cipher.decrypt(row.feed_token) != feed_token):
+        if feed_token and (
+            row.feed_token is None or self._cipher.decrypt(row.feed_token) != feed_token
+        ):
             row.feed_token, changed = self._cipher.encrypt(feed_token), True
             row.feed_token_stale = False
             set_expiry = True
@@ -453,7 +531,8 @@ class TokenStore:
         """The decrypted row for ``user`` (revoked or stale included), or ``None``."""
         with self._read_session("read") as session:
             row = session.execute(
-                select(AuthRecord).where(AuthRecord.name == user)).scalar_one_or_none()
+                select(AuthRecord).where(AuthRecord.name == user)
+            ).scalar_one_or_none()
             return None if row is None else self._decode(row)
 
     def list_users(self) -> list[str]:
@@ -497,17 +576,32 @@ class TokenStore:
         token clears the stale flag; storing with ``revoke=False`` clears the revoked flag.
         """
         with self.locked(user) as locked:
-            return self._upsert(locked._session, user, broker=broker, auth_token=auth_token,
-                                feed_token=feed_token, user_id=user_id,
-                                expires_at=feed_token_expires_at, revoke=revoke,
-                                set_expiry=feed_token_expires_at is not None)
+            return self._upsert(
+                locked._session,
+                user,
+                broker=broker,
+                auth_token=auth_token,
+                feed_token=feed_token,
+                user_id=user_id,
+                expires_at=feed_token_expires_at,
+                revoke=revoke,
+                set_expiry=feed_token_expires_at is not None,
+            )
 
     def revoke(self, user: str) -> bool:
         """Soft-revoke ``user``'s tokens (getters then treat the row as missing)."""
         with self.locked(user) as locked:
-            return self._upsert(locked._session, user, broker=None, auth_token=None,
-                                feed_token=None, user_id=None, expires_at=None, revoke=True,
-                                set_expiry=False)
+            return self._upsert(
+                locked._session,
+                user,
+                broker=None,
+                auth_token=None,
+                feed_token=None,
+                user_id=None,
+                expires_at=None,
+                revoke=True,
+                set_expiry=False,
+            )
 
     def mark_stale(self, user: str, token: FeedToken) -> bool:
         """Flag the stored feed token stale if it is still ``token``; return whether it was."""

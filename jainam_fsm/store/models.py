@@ -73,5 +73,7 @@ class AuthRecord(Base):
 
     def __repr__(self) -> str:
         # Token columns are ciphertext, but even that stays out of reprs and logs.
-        return (f"AuthRecord(name={self.name!r}, broker={self.broker!r}, "
-                f"is_revoked={self.is_revoked!r}, feed_token_stale={self.feed_token_stale!r})")
+        return (
+            f"AuthRecord(name={self.name!r}, broker={self.broker!r}, "
+            f"is_revoked={self.is_revoked!r}, feed_token_stale={self.feed_token_stale!r})"
+        )

@@ -56,8 +56,11 @@ def upgrade(conn: Connection) -> None:
     def _steps(rev: Any, _context: Any) -> Any:
         return script._upgrade_revs("head", rev)
 
-    with _PROCESS_LOCK, EnvironmentContext(cfg, script, fn=_steps,
-                                           destination_rev="head") as env:
-        env.configure(connection=conn, target_metadata=Base.metadata,
-                      version_table=VERSION_TABLE, transactional_ddl=True)
+    with _PROCESS_LOCK, EnvironmentContext(cfg, script, fn=_steps, destination_rev="head") as env:
+        env.configure(
+            connection=conn,
+            target_metadata=Base.metadata,
+            version_table=VERSION_TABLE,
+            transactional_ddl=True,
+        )
         env.run_migrations()

@@ -128,13 +128,22 @@ class StoredTokenSource:
         if self._fresh(rec, now):
             assert rec is not None and rec.feed_token is not None
             if stale is None:
-                self._emit(EV_REUSED, logging.INFO, fingerprint=rec.feed_token.fingerprint,
-                           expires_in=self._expires_in(rec.feed_token, now))
+                self._emit(
+                    EV_REUSED,
+                    logging.INFO,
+                    fingerprint=rec.feed_token.fingerprint,
+                    expires_in=self._expires_in(rec.feed_token, now),
+                )
                 return rec.feed_token
             if rec.feed_token.value != stale.value:
                 # Compare before login: another worker already replaced the rejected token.
-                self._emit(EV_WAITED, logging.INFO, fingerprint=rec.feed_token.fingerprint,
-                           replaced=stale.fingerprint, waited_s=0.0)
+                self._emit(
+                    EV_WAITED,
+                    logging.INFO,
+                    fingerprint=rec.feed_token.fingerprint,
+                    replaced=stale.fingerprint,
+                    waited_s=0.0,
+                )
                 return rec.feed_token
         return self._login_single_flight(stale, seen=rec)
 
@@ -157,12 +166,20 @@ class StoredTokenSource:
                     if stale is None or current.value != stale.value:
                         seen_value = seen.feed_token.value if seen and seen.feed_token else None
                         if current.value != seen_value:
-                            self._emit(EV_WAITED, logging.INFO, fingerprint=current.fingerprint,
-                                       replaced=None if stale is None else stale.fingerprint,
-                                       waited_s=round(waited, 3))
+                            self._emit(
+                                EV_WAITED,
+                                logging.INFO,
+                                fingerprint=current.fingerprint,
+                                replaced=None if stale is None else stale.fingerprint,
+                                waited_s=round(waited, 3),
+                            )
                         else:
-                            self._emit(EV_REUSED, logging.INFO, fingerprint=current.fingerprint,
-                                       expires_in=self._expires_in(current, now))
+                            self._emit(
+                                EV_REUSED,
+                                logging.INFO,
+                                fingerprint=current.fingerprint,
+                                expires_in=self._expires_in(current, now),
+                            )
                         return current
                     locked.mark_stale()
                 reason, old = self._why(rec, stale, now)
@@ -183,18 +200,26 @@ class StoredTokenSource:
             # this session); other workers will log in themselves once the store is back.
             self._store_error("write", exc, persisted=False)
         if failure is not None:
-            self._emit(EV_LOGIN_FAILED,
-                       logging.ERROR if isinstance(failure, CredentialsRejected)
-                       else logging.WARNING,
-                       reason=("credentials_rejected" if isinstance(failure, CredentialsRejected)
-                               else "unavailable"),
-                       error=type(failure).__name__, trigger=reason)
+            self._emit(
+                EV_LOGIN_FAILED,
+                logging.ERROR if isinstance(failure, CredentialsRejected) else logging.WARNING,
+                reason=(
+                    "credentials_rejected"
+                    if isinstance(failure, CredentialsRejected)
+                    else "unavailable"
+                ),
+                error=type(failure).__name__,
+                trigger=reason,
+            )
             raise failure
         assert new_token is not None
         fields: dict[str, object] = {
-            "fingerprint": new_token.fingerprint, "reason": reason,
+            "fingerprint": new_token.fingerprint,
+            "reason": reason,
             "expires_in": self._expires_in(new_token, self._clock()),
-            "waited_s": round(waited, 3), "login_s": round(login_s, 3)}
+            "waited_s": round(waited, 3),
+            "login_s": round(login_s, 3),
+        }
         if old is not None:
             self._emit(EV_REFRESHED, logging.INFO, old_fingerprint=old.fingerprint, **fields)
         else:
@@ -202,8 +227,9 @@ class StoredTokenSource:
         return new_token
 
     @staticmethod
-    def _why(rec: StoredToken | None, stale: FeedToken | None,
-             now: float) -> tuple[str, FeedToken | None]:
+    def _why(
+        rec: StoredToken | None, stale: FeedToken | None, now: float
+    ) -> tuple[str, FeedToken | None]:
         """Why a login is needed, and the token it replaces (``None`` for a first login)."""
         if rec is None or rec.feed_token is None:
             return "missing", None
@@ -235,15 +261,30 @@ class StoredTokenSource:
     def _expires_in(token: FeedToken, now: float) -> float | None:
         return None if token.expires_at is None else round(token.expires_at - now, 1)
 
-    def _store_error(self, op: str, exc: BaseException, *, reason: str | None = None,
-                     level: int = logging.WARNING, persisted: bool | None = None) -> None:
+    def _store_error(
+        self,
+        op: str,
+        exc: BaseException,
+        *,
+        reason: str | None = None,
+        level: int = logging.WARNING,
+        persisted: bool | None = None,
+    ) -> None:
         if reason is None:
-            reason = ("lock_timeout" if isinstance(exc, StoreLockTimeout)
-                      else "schema" if isinstance(exc, SchemaError) else "unreachable")
-        fields: dict[str, object] = {"op": op, "reason": reason, "error": type(exc).__name__,
-                                     # Only our own errors' texts are known to be secret-free.
-                                     "message": str(exc)[:300] if isinstance(exc, JainamError)
-                                     else ""}
+            reason = (
+                "lock_timeout"
+                if isinstance(exc, StoreLockTimeout)
+                else "schema"
+                if isinstance(exc, SchemaError)
+                else "unreachable"
+            )
+        fields: dict[str, object] = {
+            "op": op,
+            "reason": reason,
+            "error": type(exc).__name__,
+            # Only our own errors' texts are known to be secret-free.
+            "message": str(exc)[:300] if isinstance(exc, JainamError) else "",
+        }
         if persisted is not None:
             fields["persisted"] = persisted
         self._emit(EV_STORE_ERROR, logging.ERROR if reason == "schema" else level, **fields)

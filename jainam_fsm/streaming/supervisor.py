@@ -156,8 +156,3 @@ class Supervisor:
     def clear_timers(self) -> None:
         with self._cond:
             self._timers.clear()
-
-    @property
-    def pending_timers(self) -> int:
-        with self._cond:
-            return sum(1 for t in self._timers if not t.cancelled)

@@ -124,8 +124,11 @@ class _Answer:
 
     @property
     def ok(self) -> bool:
-        return (200 <= self.status < 300 and self.envelope is not None
-                and self.envelope.get("type") == "success")
+        return (
+            200 <= self.status < 300
+            and self.envelope is not None
+            and self.envelope.get("type") == "success"
+        )
 
     @property
     def result(self) -> dict[str, Any] | None:
@@ -170,8 +173,12 @@ class XtsRestClient:
     async def __aenter__(self) -> XtsRestClient:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -187,13 +194,21 @@ class XtsRestClient:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
                 # ssl=False disables certificate checks (test servers only).
-                connector=aiohttp.TCPConnector(ssl=self.verify_tls))
+                connector=aiohttp.TCPConnector(ssl=self.verify_tls),
+            )
         return self._session
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    async def _request(self, method: str, path: str, *, body: dict[str, Any] | None = None,
-                       token: str | None = None, secrets: Sequence[str] = ()) -> _Answer:
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        token: str | None = None,
+        secrets: Sequence[str] = (),
+    ) -> _Answer:
         url = f"{self.base_url}{self.prefix}{path}"
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if token is not None:
@@ -201,22 +216,29 @@ class XtsRestClient:
         hidden = [s for s in (*secrets, token) if s]
         try:
             async with self._http().request(
-                method, url, data=None if body is None else json.dumps(body),
-                headers=headers, timeout=aiohttp.ClientTimeout(total=self.timeout),
+                method,
+                url,
+                data=None if body is None else json.dumps(body),
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
             ) as resp:
                 status = resp.status
                 raw = await resp.read()
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             # `from None`: aiohttp exceptions may hold the request (and its headers).
-            what = "timed out" if isinstance(exc, TimeoutError) else _redact(
-                f"{type(exc).__name__}: {exc}", hidden)
+            what = (
+                "timed out"
+                if isinstance(exc, TimeoutError)
+                else _redact(f"{type(exc).__name__}: {exc}", hidden)
+            )
             raise TransportFailure(f"{method} {self.prefix}{path} failed: {what}") from None
         envelope = _parse_envelope(raw)
         answer = _Answer(status, envelope)
         log.debug("%s %s%s -> %s %s", method, self.prefix, path, status, answer.code)
         if envelope is None:
-            raise TransportFailure(f"{method} {self.prefix}{path}: HTTP {status} "
-                                   "with no JSON envelope")
+            raise TransportFailure(
+                f"{method} {self.prefix}{path}: HTTP {status} with no JSON envelope"
+            )
         return answer
 
     def _fail(self, what: str, answer: _Answer, hidden: Sequence[str]) -> TransportFailure:
@@ -228,43 +250,54 @@ class XtsRestClient:
         if answer.code == CODE_INVALID_TOKEN:
             raise TokenRejected(_redact(f"{what}: {answer.describe()}", hidden))
         if 400 <= answer.status < 500 and answer.status not in _TRANSIENT_4XX:
-            raise SubscriptionRejected(_redact(f"{what}: {answer.describe()}", hidden),
-                                       code=answer.code)
+            raise SubscriptionRejected(
+                _redact(f"{what}: {answer.describe()}", hidden), code=answer.code
+            )
         raise self._fail(what, answer, hidden)
 
     @staticmethod
     def _instruments(instruments: Sequence[Instrument]) -> list[dict[str, int]]:
-        return [{"exchangeSegment": int(seg), "exchangeInstrumentID": int(iid)}
-                for seg, iid in instruments]
+        return [
+            {"exchangeSegment": int(seg), "exchangeInstrumentID": int(iid)}
+            for seg, iid in instruments
+        ]
 
     # -- API --------------------------------------------------------------------------------
 
-    async def login(self, app_key: str, secret_key: str, *,
-                    source: str = "WEBAPI") -> LoginResult:
+    async def login(self, app_key: str, secret_key: str, *, source: str = "WEBAPI") -> LoginResult:
         """Log in; raises CredentialsRejected (4xx error envelope) or TransportFailure."""
         hidden = [secret_key, app_key]
         answer = await self._request(
-            "POST", "/auth/login",
+            "POST",
+            "/auth/login",
             body={"appKey": app_key, "secretKey": secret_key, "source": source},
-            secrets=hidden)
+            secrets=hidden,
+        )
         if not answer.ok:
-            if (400 <= answer.status < 500 and answer.status not in _TRANSIENT_4XX
-                    and answer.envelope is not None and answer.envelope.get("type") == "error"):
+            if (
+                400 <= answer.status < 500
+                and answer.status not in _TRANSIENT_4XX
+                and answer.envelope is not None
+                and answer.envelope.get("type") == "error"
+            ):
                 raise CredentialsRejected(_redact(f"login refused: {answer.describe()}", hidden))
             raise self._fail("login failed", answer, hidden)
         result = answer.result
         token = result.get("token") if result else None
         user_id = result.get("userID") if result else None
         if not isinstance(token, str) or not token or not isinstance(user_id, str):
-            raise TransportFailure(f"login: HTTP {answer.status} {answer.code or '-'} without "
-                                   "a string result.token and result.userID")
+            raise TransportFailure(
+                f"login: HTTP {answer.status} {answer.code or '-'} without "
+                "a string result.token and result.userID"
+            )
         hidden.append(token)
         if answer.code != CODE_LOGIN_OK:
             log.debug("login succeeded with unexpected code %s", answer.code)
         app_version = result.get("appVersion") if result else None
         return LoginResult(
             token=FeedToken(value=token, user_id=user_id, expires_at=jwt_expiry(token)),
-            app_version=app_version if isinstance(app_version, str) else None)
+            app_version=app_version if isinstance(app_version, str) else None,
+        )
 
     async def logout(self, token: FeedToken) -> None:
         """End the session. An already-invalid token counts as logged out."""
@@ -273,12 +306,16 @@ class XtsRestClient:
             return
         raise self._fail("logout failed", answer, [token.value])
 
-    async def subscribe(self, token: FeedToken, code: int,
-                        instruments: Sequence[Instrument]) -> SubscribeResult:
+    async def subscribe(
+        self, token: FeedToken, code: int, instruments: Sequence[Instrument]
+    ) -> SubscribeResult:
         """Subscribe ``instruments`` for message ``code`` (one request)."""
         answer = await self._request(
-            "POST", "/instruments/subscription", token=token.value,
-            body={"instruments": self._instruments(instruments), "xtsMessageCode": int(code)})
+            "POST",
+            "/instruments/subscription",
+            token=token.value,
+            body={"instruments": self._instruments(instruments), "xtsMessageCode": int(code)},
+        )
         remaining = _int_or_none(answer.result, "Remaining_Subscription_Count")
         if answer.code == CODE_ALREADY_SUBSCRIBED:
             return SubscribeResult(RequestOutcome.ALREADY, (), remaining)
@@ -286,23 +323,34 @@ class XtsRestClient:
             self._raise_for("subscribe", answer, token)
         return SubscribeResult(RequestOutcome.DONE, _list_quotes(answer, "subscribe"), remaining)
 
-    async def unsubscribe(self, token: FeedToken, code: int,
-                          instruments: Sequence[Instrument]) -> RequestOutcome:
+    async def unsubscribe(
+        self, token: FeedToken, code: int, instruments: Sequence[Instrument]
+    ) -> RequestOutcome:
         """Unsubscribe ``instruments`` for message ``code`` (PUT on the subscription path)."""
         answer = await self._request(
-            "PUT", "/instruments/subscription", token=token.value,
-            body={"instruments": self._instruments(instruments), "xtsMessageCode": int(code)})
+            "PUT",
+            "/instruments/subscription",
+            token=token.value,
+            body={"instruments": self._instruments(instruments), "xtsMessageCode": int(code)},
+        )
         if not answer.ok:
             self._raise_for("unsubscribe", answer, token)
         return RequestOutcome.DONE
 
-    async def quotes(self, token: FeedToken, code: int,
-                     instruments: Sequence[Instrument]) -> tuple[str, ...]:
+    async def quotes(
+        self, token: FeedToken, code: int, instruments: Sequence[Instrument]
+    ) -> tuple[str, ...]:
         """Snapshots (``result.listQuotes`` JSON strings) for already-known instruments."""
         answer = await self._request(
-            "POST", "/instruments/quotes", token=token.value,
-            body={"instruments": self._instruments(instruments), "xtsMessageCode": int(code),
-                  "publishFormat": "JSON"})
+            "POST",
+            "/instruments/quotes",
+            token=token.value,
+            body={
+                "instruments": self._instruments(instruments),
+                "xtsMessageCode": int(code),
+                "publishFormat": "JSON",
+            },
+        )
         if not answer.ok:
             self._raise_for("quotes", answer, token)
         return _list_quotes(answer, "quotes")
@@ -324,8 +372,9 @@ def _int_or_none(result: dict[str, Any] | None, key: str) -> int | None:
 def _list_quotes(answer: _Answer, what: str) -> tuple[str, ...]:
     result = answer.result
     if result is None:
-        raise TransportFailure(f"{what}: HTTP {answer.status} {answer.code or '-'} "
-                               "without a result object")
+        raise TransportFailure(
+            f"{what}: HTTP {answer.status} {answer.code or '-'} without a result object"
+        )
     quotes = result.get("listQuotes", [])
     if not isinstance(quotes, list) or not all(isinstance(q, str) for q in quotes):
         raise TransportFailure(f"{what}: result.listQuotes is not a list of JSON strings")
