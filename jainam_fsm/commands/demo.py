@@ -223,28 +223,37 @@ def run(args: argparse.Namespace) -> int:
         adapter.connect()
         demo.verify_recovery("start")
         last_ticks, last_t, rate = 0, started, 0.0
-        phase = "streaming"
+        phase_box = ["streaming"]
+
+        def run_schedule() -> None:
+            # Faults and their checks run here, so the live view keeps moving meanwhile.
+            for at, phase, action in schedule:
+                delay = started + at - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                phase_box[0] = phase
+                action()
+            phase_box[0] = "streaming"
+
+        faults = threading.Thread(target=run_schedule, name="demo-faults", daemon=True)
+        faults.start()
+        live_view = console.is_terminal and not args.plain
         with Live(
-            _view(demo, started, rate, duration, phase),
+            _view(demo, started, rate, duration, phase_box[0]),
             console=console,
             refresh_per_second=8,
             transient=False,
-            auto_refresh=not args.plain and console.is_terminal,
+            auto_refresh=live_view,
         ) as live:
-            while True:
+            while faults.is_alive() or time.monotonic() - started < duration:
                 now = time.monotonic()
-                elapsed = now - started
-                if schedule and elapsed >= schedule[0][0]:
-                    _, phase, action = schedule.pop(0)
-                    action()
                 if now - last_t >= 1.0:
                     rate = (demo.ticks - last_ticks) / (now - last_t)
                     last_ticks, last_t = demo.ticks, now
-                if elapsed >= duration and not schedule:
-                    break
-                if console.is_terminal and not args.plain:
-                    live.update(_view(demo, started, rate, duration, phase))
+                if live_view:
+                    live.update(_view(demo, started, rate, duration, phase_box[0]))
                 time.sleep(0.1)
+            faults.join()
             live.update(_view(demo, started, rate, duration, "done"))
         stats = adapter.stats()
         adapter.shutdown()
