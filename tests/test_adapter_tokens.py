@@ -13,6 +13,7 @@ import pytest
 from jainam_fsm.core.machine import State
 from jainam_fsm.streaming import StreamingAdapter
 from tests.test_adapter_support import (
+    PEPPER,
     A,
     B,
     C,
@@ -203,3 +204,39 @@ def test_a_silently_ended_session_is_found_by_the_watchdog_then_refreshed_once(
     assert harness.sim.stats()["logins"] == 2
     assert harness.server_set() == keys(A)
     ticks_of_all(ticks, A)
+
+
+def test_dead_token_database_backs_off_and_keeps_subscriptions(harness: Harness) -> None:
+    """A token store that cannot be reached is a telemetry event and a trip to backing_off:
+    no crash, no login, no lost subscription; the stream comes up once it is reachable."""
+    from jainam_fsm.store import StoredTokenSource, TokenStore
+
+    tel = RecordingTelemetry()
+    dead = TokenStore(
+        "postgresql+psycopg://postgres@127.0.0.1:1/test", pepper=PEPPER, connect_timeout=1
+    )
+    live = harness.store
+    use = [dead]
+
+    def factory(login, telemetry):  # type: ignore[no-untyped-def]
+        class Switching:
+            def get_token(self, *, stale=None):  # type: ignore[no-untyped-def]
+                return StoredTokenSource(use[0], "u", login, telemetry).get_token(stale=stale)
+
+        return Switching()
+
+    adapter = StreamingAdapter(harness.config(), TickLog(), token_source=factory, telemetry=tel)
+    harness.adapters.append(adapter)
+    adapter.subscribe(*A)
+    adapter.connect()
+    wait_for(lambda: tel.count("reconnect.scheduled") >= 2, what="backing off on the dead store")
+    assert adapter.state() in (State.BACKING_OFF, State.AUTHENTICATING)
+    assert tel.count("token.store_error") >= 1
+    reasons = [t["reason"] for t in tel.of("lifecycle.transition") if t["dest"] == "backing_off"]
+    assert all("token_unavailable" in str(r) for r in reasons)
+    assert harness.sim.stats()["logins"] == 0
+    assert adapter.registry.keys() == keys(A)  # nothing lost
+    use[0] = live  # the database is back
+    assert adapter.wait_ready(15)
+    assert harness.server_set() == keys(A)
+    dead.close()
