@@ -183,3 +183,23 @@ def test_delivery_settings_are_validated() -> None:
     with pytest.raises(ConfigError, match="JAINAM_DELIVERY_LINGER"):
         AdapterConfig.from_env({**env, "JAINAM_DELIVERY_LINGER": "soon"})
     assert AdapterConfig.from_env({**env, "JAINAM_DELIVERY": "inline"}).delivery == "inline"
+
+
+def test_env_errors_name_the_right_variable() -> None:
+    import pytest
+
+    from jainam_fsm.errors import ConfigError
+    from jainam_fsm.streaming import AdapterConfig
+
+    env = {
+        "JAINAM_BASE_URL": "http://127.0.0.1:9",
+        "JAINAM_APP_KEY": "k",
+        "JAINAM_SECRET_KEY": "s" * 8,
+        "JAINAM_DELIVERY": "thread",
+        "JAINAM_DELIVERY_LINGER": "5",
+    }
+    with pytest.raises(ConfigError) as err:
+        AdapterConfig.from_env(env)
+    assert str(err.value).startswith("JAINAM_DELIVERY_LINGER:")
+    with pytest.raises(ConfigError):
+        AdapterConfig(base_url="http://h:1", app_key="k", secret_key="s" * 8, delivery_linger=True)

@@ -300,7 +300,8 @@ class Lifecycle:
     def _replay(self, *, reason: str) -> bool:
         """Reconcile until the desired set stops changing. False if interrupted by a failure."""
         started = self._clock.monotonic()
-        subscribed = unsubscribed = already = refused = requests = 0
+        subscribed = unsubscribed = already = requests = 0
+        reported: set[SubKey] = set()
         for _ in range(_MAX_REPLAY_ROUNDS):
             version = self.registry.version
             self._refused &= self.registry.keys()  # nobody wants those any more
@@ -334,15 +335,17 @@ class Lifecycle:
                                 Request(req.code, req.instruments[half:]),
                             ]
                             continue
+                        fresh = set(keys) - reported  # one record per key per replay
                         self._refused.update(keys)
-                        refused += len(keys)
-                        self._emit(
-                            "replay.refused",
-                            logging.ERROR,
-                            code=req.code,
-                            instruments=len(keys),
-                            error=_brief(exc),
-                        )
+                        reported.update(fresh)
+                        if fresh:
+                            self._emit(
+                                "replay.refused",
+                                logging.ERROR,
+                                code=req.code,
+                                instruments=len(fresh),
+                                error=_brief(exc),
+                            )
                         continue
                     self._server.update(keys)
                     if outcome is RequestOutcome.ALREADY:
@@ -385,7 +388,7 @@ class Lifecycle:
                 subscribed=subscribed,
                 unsubscribed=unsubscribed,
                 already=already,
-                refused=refused,
+                refused=len(reported),
                 requests=requests,
                 total=len(self._server),
                 duration_ms=round((self._clock.monotonic() - started) * 1000, 3),

@@ -77,8 +77,10 @@ class AdapterConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
-        if not isinstance(self.delivery_linger, int | float) or not (
-            0 <= self.delivery_linger <= 1
+        if (
+            isinstance(self.delivery_linger, bool)
+            or not isinstance(self.delivery_linger, int | float)
+            or not 0 <= self.delivery_linger <= 1
         ):
             raise ConfigError(
                 "delivery_linger must be a number of seconds in [0, 1], "
@@ -129,7 +131,7 @@ class AdapterConfig:
             return cls(**values)
         except ConfigError as exc:
             for name, (var, _) in ENV.items():
-                if str(exc).startswith(name) and name in values and name not in overrides:
+                if str(exc).startswith(f"{name} ") and name in values and name not in overrides:
                     raise ConfigError(f"{var}: {exc}") from None
             raise
 

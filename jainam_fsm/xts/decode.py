@@ -42,8 +42,10 @@ Protocol decisions and their sources (sections of ``shared/notes/xts-protocol.md
   seeds it from a ``listQuotes``/quotes entry. At most ``max_instruments`` keys are remembered
   (oldest evicted) so garbage ids cannot grow memory without bound.
 * ``MessageCode`` in a full body must match the event's code, else ``code_mismatch``.
-* Numbers: JSON numbers or numeric strings; booleans, ``NaN``/``Infinity`` and overflowing
-  values are ``bad_number``. Quantities must be integral. Times: see :mod:`.timeconv`.
+* Numbers: JSON numbers or numeric strings; booleans and non-finite values are ``bad_number``.
+  JSON is parsed strictly (orjson): ``NaN``/``Infinity`` literals, numbers beyond a double's
+  range and lone surrogates make the payload ``invalid_json``. Quantities must be integral.
+  Times: see :mod:`.timeconv`.
 
 Bad-input kinds (keys of :attr:`XtsDecoder.stats`, plus ``decoded``): ``unknown_event``,
 ``unknown_code``, ``not_a_string``, ``bad_encoding``, ``oversize``, ``nul_character``,
@@ -108,13 +110,8 @@ class _Reject(Exception):
         self.kind = kind
 
 
-def _reject_constant(name: str) -> Any:
-    # NaN / Infinity / -Infinity literals are not JSON; Python's json accepts them by default.
-    raise ValueError(f"non-finite number literal {name}")
-
-
-# orjson: strict JSON (no NaN/Infinity literals, 64-bit integers) and about twice as fast as
-# json.loads on tick payloads; this is the hot path.
+# orjson: strict JSON (no NaN/Infinity literals) and about twice as fast as json.loads on
+# tick payloads; this is the hot path.
 _json_decode: Callable[[str], Any] = orjson.loads
 
 # ---------------------------------------------------------------------------------------------

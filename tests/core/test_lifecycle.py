@@ -232,3 +232,31 @@ def test_foreign_exception_text_stays_out_of_telemetry() -> None:
     assert lc.current is State.BACKING_OFF
     assert "hunter2" not in repr(rig.telemetry.records)
     assert rig.telemetry.named("lifecycle.internal_error")[0]["error"] == "RuntimeError"
+
+
+def test_a_refusal_is_reported_once_per_replay_even_when_retried() -> None:
+    from jainam_fsm.errors import SubscriptionRejected
+
+    rig = make_rig()
+    lc = lc_of(rig)
+    real = rig.transport.subscribe
+
+    def limited(code, instruments):  # type: ignore[no-untyped-def]
+        if len(rig.broker.subs) + len(instruments) > 2:
+            raise SubscriptionRejected("Subscription limit exceeded", code="e-session-0004")
+        return real(code, instruments)
+
+    rig.transport.subscribe = limited  # type: ignore[method-assign]
+    lc.registry.add(1, 1, 1501)
+    lc.registry.add(1, 2, 1501)
+    lc.fire(Trigger.START)
+    # one unsubscribe and two new wants in one replay: the freed slot is retried in-replay
+    lc.registry.remove(1, 1, 1501)
+    lc.registry.add(1, 3, 1501)
+    lc.registry.add(1, 4, 1501)
+    assert lc.sync()
+    last = rig.telemetry.named("replay")[-1]
+    refused_records = [r for r in rig.telemetry.named("replay.refused")]
+    assert last["refused"] == len(lc.refused_subscriptions) == 1
+    assert sum(int(r["instruments"]) for r in refused_records) == 1  # type: ignore[call-overload]
+    assert rig.broker.subs == set(lc.registry.keys()) - lc.refused_subscriptions
