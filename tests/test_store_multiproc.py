@@ -52,6 +52,22 @@ def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             yield url
 
 
+def barrier_wait(barrier: Any, results: mp.Queue[tuple[Any, ...]]) -> None:
+    """Wait at the barrier; if a worker broke it, fail with the workers' own errors."""
+    import threading
+
+    try:
+        barrier.wait(BARRIER_TIMEOUT)
+    except threading.BrokenBarrierError:
+        errors = []
+        while True:
+            try:
+                errors.append(results.get(timeout=1))
+            except queue.Empty:
+                break
+        raise AssertionError(f"a worker broke the barrier: {errors}") from None
+
+
 def collect(results: mp.Queue[tuple[Any, ...]], kind: str, n: int) -> list[tuple[Any, ...]]:
     got: list[tuple[Any, ...]] = []
     while len(got) < n:
@@ -95,7 +111,7 @@ def test_eight_processes_log_in_once_and_relogin_once(
     for p in procs:
         p.start()
     try:
-        barrier.wait(BARRIER_TIMEOUT)
+        barrier_wait(barrier, results)
         first = collect(results, "token", N_WORKERS)
         stats = sim_stats(sim)
         assert stats["logins"] - before["logins"] == 1
@@ -105,8 +121,8 @@ def test_eight_processes_log_in_once_and_relogin_once(
         assert events[EV_WAITED] + events[EV_REUSED] == N_WORKERS - 1
 
         assert sim.invalidate_tokens() == 1
-        barrier.wait(BARRIER_TIMEOUT)  # workers now subscribe with the dead token
-        barrier.wait(BARRIER_TIMEOUT)  # ... and all of them were rejected
+        barrier_wait(barrier, results)  # workers now subscribe with the dead token
+        barrier_wait(barrier, results)  # ... and all of them were rejected
         resumed = collect(results, "resumed", N_WORKERS)
         stats = sim_stats(sim)
         assert stats["logins"] - before["logins"] == 2  # exactly one new login

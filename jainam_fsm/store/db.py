@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -387,6 +388,22 @@ class TokenStore:
     def _ensure_schema(self) -> None:
         if self._schema_ready:
             return
+        deadline = time.monotonic() + self.lock_timeout
+        pause = 0.02
+        while True:
+            try:
+                self._ensure_schema_once()
+                return
+            except StoreLockTimeout:
+                # SQLite can answer "database is locked" at once, without its busy handler,
+                # while several processes open a brand-new file (the switch to WAL, a read
+                # that meets another process's DDL): retry within the lock timeout.
+                if self.dialect != "sqlite" or time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.5)
+
+    def _ensure_schema_once(self) -> None:
         with self._schema_lock, self._errors("schema check"):
             if self._schema_ready:
                 return
