@@ -9,6 +9,8 @@ reader finds a state's behaviour from its name.
 from __future__ import annotations
 
 import logging
+import random
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +26,7 @@ from jainam_fsm.core.ports import (
     TelemetrySink,
     TokenSource,
     Transport,
+    emit_safely,
 )
 from jainam_fsm.core.registry import (
     DEFAULT_BATCH,
@@ -83,11 +86,7 @@ class Lifecycle:
         self._transport = transport
         self._clock = clock
         self._telemetry = telemetry
-        self.backoff = (
-            BackoffSchedule(policy or BackoffPolicy())
-            if rand is None
-            else BackoffSchedule(policy or BackoffPolicy(), rand)
-        )
+        self.backoff = BackoffSchedule(policy or BackoffPolicy(), rand or random.random)
         self.batch = batch
         self._on_exhausted = on_exhausted
         self._timer: Cancellable | None = None
@@ -318,9 +317,9 @@ class Lifecycle:
                     self._maybe_server -= gone
                     unsubscribed += len(req.instruments)
                     freed = True
-                pending = list(plan.subscribe)
+                pending = deque(plan.subscribe)
                 while pending:
-                    req = pending.pop(0)
+                    req = pending.popleft()
                     keys = [(s, i, req.code) for s, i in req.instruments]
                     requests += 1
                     try:
@@ -330,10 +329,8 @@ class Lifecycle:
                             # The batch may not fit the limit as a whole: halve it, so every
                             # instrument that still fits gets subscribed.
                             half = len(req.instruments) // 2
-                            pending[:0] = [
-                                Request(req.code, req.instruments[:half]),
-                                Request(req.code, req.instruments[half:]),
-                            ]
+                            pending.appendleft(Request(req.code, req.instruments[half:]))
+                            pending.appendleft(Request(req.code, req.instruments[:half]))
                             continue
                         fresh = set(keys) - reported  # one record per key per replay
                         self._refused.update(keys)
@@ -438,10 +435,7 @@ class Lifecycle:
         )
 
     def _emit(self, event: str, level: int, **fields: object) -> None:
-        try:
-            self._telemetry.emit(event, level, fields)
-        except Exception:  # telemetry must never break the machine
-            logging.getLogger("jainam_fsm.core").exception("telemetry sink failed")
+        emit_safely(self._telemetry, event, level, fields)
 
     def __repr__(self) -> str:
         return f"Lifecycle(state={self.state!r}, attempt={self.backoff.attempt})"

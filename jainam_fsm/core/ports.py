@@ -7,6 +7,7 @@ call at a time. Implementations may block on I/O there; the core holds no lock w
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -103,3 +104,12 @@ class TelemetrySink(Protocol):
     """Receives structured events. ``fields`` never hold a token or secret."""
 
     def emit(self, event: str, level: int, fields: dict[str, object]) -> None: ...
+
+
+def emit_safely(sink: TelemetrySink, event: str, level: int, fields: dict[str, object]) -> None:
+    """Emit through ``sink``; a sink that raises is logged, never propagated (telemetry must
+    not break the machine, a token refresh or the watchdog)."""
+    try:
+        sink.emit(event, level, fields)
+    except Exception:
+        logging.getLogger("jainam_fsm.telemetry").exception("telemetry sink failed on %s", event)

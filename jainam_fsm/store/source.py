@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from jainam_fsm.core.ports import FeedToken, TelemetrySink
+from jainam_fsm.core.ports import FeedToken, TelemetrySink, emit_safely
 from jainam_fsm.errors import (
     CredentialsRejected,
     JainamError,
@@ -293,7 +293,4 @@ class StoredTokenSource:
         fields = {"user": self.user, **fields}
         log.log(level if self._telemetry is None else logging.DEBUG, "%s %s", event, fields)
         if self._telemetry is not None:
-            try:
-                self._telemetry.emit(event, level, fields)
-            except Exception:  # a broken sink must not break token handling
-                log.warning("telemetry sink failed on %s", event, exc_info=True)
+            emit_safely(self._telemetry, event, level, fields)

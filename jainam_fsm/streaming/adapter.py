@@ -22,7 +22,7 @@ from typing import Any
 
 from jainam_fsm.core.lifecycle import Lifecycle
 from jainam_fsm.core.machine import State, Trigger
-from jainam_fsm.core.ports import TelemetrySink, TokenSource
+from jainam_fsm.core.ports import TelemetrySink, TokenSource, emit_safely
 from jainam_fsm.core.registry import DEFAULT_CONSUMER, SubscriptionRegistry
 from jainam_fsm.errors import JainamError
 from jainam_fsm.streaming.config import AdapterConfig
@@ -368,7 +368,8 @@ class StreamingAdapter:
         self._counts["stalls"] += 1
         if not self._transport.messages_on_socket:
             self._stall_factor = min(8, self._stall_factor * 2)
-        self._safe_emit(
+        emit_safely(
+            self.telemetry,
             "connection.stalled",
             logging.WARNING,
             {
@@ -384,7 +385,8 @@ class StreamingAdapter:
         one record per watchdog tick)."""
         dropped = self._delivery.dropped
         if dropped > self._dropped_seen:
-            self._safe_emit(
+            emit_safely(
+                self.telemetry,
                 "delivery.dropped",
                 logging.WARNING,
                 {
@@ -394,12 +396,6 @@ class StreamingAdapter:
                 },
             )
             self._dropped_seen = dropped
-
-    def _safe_emit(self, event: str, level: int, fields: dict[str, object]) -> None:
-        try:
-            self.telemetry.emit(event, level, fields)
-        except Exception:  # telemetry must never stop the machine's owner thread
-            log.exception("telemetry sink failed")
 
     def _on_data(self, event: str, data: object) -> None:
         """I/O thread, per message: decode, filter, hand off. The hot path."""

@@ -40,6 +40,7 @@ from jainam_fsm.errors import (
     TokenRejected,
     TransportFailure,
 )
+from jainam_fsm.telemetry import scrub
 
 __all__ = [
     "LoginResult",
@@ -382,7 +383,4 @@ def _list_quotes(answer: _Answer, what: str) -> tuple[str, ...]:
 
 
 def _redact(text: str, hidden: Sequence[str]) -> str:
-    for secret in hidden:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "<redacted>")
-    return text
+    return scrub(text, *hidden)
