@@ -434,11 +434,10 @@ class StreamingAdapter:
             self._on_exhausted_hook(reason)
 
     def _shutdown_action(self) -> None:
+        # The machine's shut_down state clears the registry and cancels its timer.
         lc = self._lifecycle
         if lc is not None:
             lc.fire(Trigger.SHUTDOWN, reason="shutdown() called")
-        self.registry.clear()
-        self._supervisor.clear_timers()
 
     def _finish_shutdown(self, timeout: float) -> None:
         try:

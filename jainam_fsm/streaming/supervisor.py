@@ -152,7 +152,3 @@ class Supervisor:
                     return False
                 self._cond.wait(min(remaining, 0.05))
             return True
-
-    def clear_timers(self) -> None:
-        with self._cond:
-            self._timers.clear()
