@@ -1,6 +1,6 @@
 """Simulator payloads against the real captures and the codec's decoder.
 
-The captured payloads (``shared/fixtures/xts-captured-payloads.jsonl``) are the closest thing to
+The captured payloads (``tests/data/xts-captured-payloads.jsonl``) are the closest thing to
 the real server: the simulator's payloads must have the same shape, and the codec must decode
 everything the simulator sends without a single error.
 """
@@ -23,7 +23,7 @@ from tests.conftest import XtsProbe
 
 SimFactory = Callable[..., Awaitable[Simulator]]
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "data"
 CAPTURED = [
     json.loads(line)
     for line in (FIXTURES / "xts-captured-payloads.jsonl").read_text().splitlines()

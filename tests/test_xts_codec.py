@@ -33,7 +33,7 @@ from jainam_fsm.xts import (
     uses_1980_epoch,
 )
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "data"
 CAPTURED = FIXTURES / "xts-captured-payloads.jsonl"
 
 

@@ -28,7 +28,7 @@ from jainam_fsm.xts import (
 )
 from jainam_fsm.xts.timeconv import MAX_WIRE_SECONDS
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "data"
 CAPTURED = [
     json.loads(line)
     for line in (FIXTURES / "xts-captured-payloads.jsonl").read_text("utf-8").splitlines()
