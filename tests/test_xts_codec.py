@@ -1,4 +1,4 @@
-"""The pure XTS codec against the captured payloads, the notes' samples and bad input."""
+"""The pure XTS codec against the captured payloads, the documented samples and bad input."""
 
 from __future__ import annotations
 
@@ -236,7 +236,7 @@ def test_candle() -> None:
     t = decode_one(r["event"], r["data"])
     assert isinstance(t, Tick)
     assert (t.exchange_segment, t.instrument_id, t.message_code) == (1, 467, 1505)
-    # BarTime is 1970-based and reads as India wall clock: 12:02:59 (notes §4).
+    # BarTime is 1970-based and reads as India wall clock: 12:02:59 (docs/xts-protocol.md §7).
     assert t.bar_time == ist(2025, 1, 6, 12, 2, 59)
     assert t.bar_volume == 1760422
     assert (t.open, t.high, t.low, t.close) == (606.55, 607.65, 606.5, 607.45)

@@ -1,6 +1,6 @@
 """The broker-adapter contract an OpenAlgo-style WebSocket proxy calls, with its envelopes.
 
-A proxy drives every broker the same way (``../shared/notes/openalgo-anchor.md`` section 1)::
+A proxy drives every broker the same way (``docs/openalgo.md`` §1)::
 
     adapter = AdapterClass()
     adapter.initialize(broker_name, user_id, auth_data=None)   # None -> tokens from our store

@@ -1,6 +1,6 @@
 """Ticks in the platform's shapes, and the ZeroMQ topic they are published under.
 
-Shapes (OpenAlgo's, ``../shared/notes/openalgo-anchor.md`` section 2); every payload also
+Shapes (OpenAlgo's, ``docs/openalgo.md`` §3); every payload also
 carries ``symbol``, ``exchange``, ``mode`` (1/2/3) and ``timestamp`` (publication time, epoch
 milliseconds)::
 

@@ -20,7 +20,7 @@ __all__ = ["DEFAULT_UNIVERSE", "SessionEndPolicy", "SimUser", "SimulatorConfig",
 SessionEndPolicy = Literal["logout", "silent"]
 
 #: Instruments the simulator quotes out of the box (NSECM cash names and NSEFO ids as seen in
-#: the notes' samples). Any other ``(segment, id)`` that is subscribed gets a walk too.
+#: the public samples). Any other ``(segment, id)`` that is subscribed gets a walk too.
 DEFAULT_UNIVERSE: tuple[tuple[int, int], ...] = (
     (1, 22),
     (1, 467),

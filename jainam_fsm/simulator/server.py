@@ -115,7 +115,7 @@ def _json(status: int, body: dict[str, Any]) -> web.Response:
 
 
 def _invalid_token() -> web.Response:
-    # 400, not 401 (notes §2: PY _request, OA rmoney).
+    # 400, not 401 (docs/xts-protocol.md §3: PY _request, OA rmoney).
     return _json(400, _envelope("error", "e-session-0007", "Invalid Token", {}))
 
 
@@ -352,7 +352,7 @@ class Simulator:
             self._rest_in_flight -= 1
 
     def _session_of(self, request: web.Request) -> Session | None:
-        # Raw token, no "Bearer " prefix (notes §1); a "Bearer x" header is thus invalid.
+        # Raw token, no "Bearer " prefix (docs/xts-protocol.md §2): "Bearer x" is thus invalid.
         session = self._book.lookup(request.headers.get("Authorization"))
         if session is None:
             self._c["invalid_token_requests"] += 1

@@ -1,6 +1,6 @@
 """XTS market-data REST client (aiohttp): login, logout, subscribe, unsubscribe, quotes.
 
-Wire facts (``shared/notes/xts-protocol.md`` sections 1, 2, 5):
+Wire facts (``docs/xts-protocol.md`` §2, §3, §4):
 
 * every answer is an envelope ``{"type": "success"|"error", "code", "description", "result"}``;
 * login ``POST {prefix}/auth/login`` with JSON ``appKey``/``secretKey``/``source``; success code

@@ -6,7 +6,8 @@
 * :mod:`.decode` -- :class:`XtsDecoder`, one per connection; never raises on bad input.
 * :mod:`.encode` -- back to the wire formats, for the simulator.
 
-Each module's docstring records the protocol decisions taken and the notes section behind them.
+Each module's docstring records the protocol decisions taken and the section of
+``docs/xts-protocol.md`` behind them.
 """
 
 from __future__ import annotations

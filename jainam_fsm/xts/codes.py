@@ -1,18 +1,18 @@
 """XTS numeric codes: exchange segments, message codes, broadcast modes and event names.
 
-Protocol decisions (sources are sections of ``shared/notes/xts-protocol.md``):
+Protocol decisions (sources are sections of ``docs/xts-protocol.md``):
 
-* Exchange segments are the ``clientConfig`` list (notes §5, source XAC): NSECM 1, NSEFO 2,
+* Exchange segments are the ``clientConfig`` list (§4, source XAC): NSECM 1, NSEFO 2,
   NSECD 3, NSECO 4, SLBM 5, NIFSC 7, BSECM 11, BSEFO 12, BSECD 13, BSECO 14, NCDEX 21,
   MSECM 41, MSEFO 42, MSECD 43, MCXFO 51.
-* Message codes (notes §3/§5 ``xtsMessageCode``): 1501 touchline, 1502 5-level depth, 1504
+* Message codes (§4, §6, ``xtsMessageCode``): 1501 touchline, 1502 5-level depth, 1504
   index, 1505 candle, 1507 market status, 1510 open interest, 1512 LTP, 1105 instrument
   property change.
-* Socket.IO data events are named ``<code>-json-<mode>`` in lower case (notes §3, source CS),
+* Socket.IO data events are named ``<code>-json-<mode>`` in lower case (§6, source CS),
   e.g. ``1501-json-full`` / ``1501-json-partial``. Only the JSON publish format is handled here;
   ``*-binary-*`` events are not part of this codec.
 * Times of the NSE cash, F&O and currency segments (NSECM, NSEFO, NSECD) count seconds from
-  1980-01-01; every other segment counts from 1970-01-01 (notes §4 "Timestamps", sources
+  1980-01-01; every other segment counts from 1970-01-01 (§7 "Timestamps", sources
   NODE/XAC/TRADX). ``BarTime`` of 1505 candles is always 1970-based. See :mod:`.timeconv`.
 """
 
@@ -72,7 +72,8 @@ class BroadcastMode(StrEnum):
     PARTIAL = "Partial"
 
 
-#: Segments whose exchange times count seconds from 1980-01-01 (notes §4 "Timestamps").
+#: Segments whose exchange times count seconds from 1980-01-01
+#: (``docs/xts-protocol.md`` §7 "Timestamps").
 EPOCH_1980_SEGMENTS: frozenset[int] = frozenset(
     {ExchangeSegment.NSECM, ExchangeSegment.NSEFO, ExchangeSegment.NSECD}
 )

@@ -4,15 +4,15 @@ One :class:`XtsDecoder` per connection. ``decode(event, data)`` never raises: ba
 ``None``, is counted in :attr:`XtsDecoder.stats` by kind and logged once per kind (WARNING on the
 ``jainam_fsm.xts`` logger, payload sample cut to 200 characters).
 
-Protocol decisions and their sources (sections of ``shared/notes/xts-protocol.md``):
+Protocol decisions and their sources (sections of ``docs/xts-protocol.md``):
 
 * Payloads arrive as **strings**: JSON text on ``<code>-json-full``, a flat ``k:v,k:v`` string
-  on ``<code>-json-partial`` (§3). ``bytes`` are decoded as UTF-8; an already-parsed ``dict`` is
+  on ``<code>-json-partial`` (§6). ``bytes`` are decoded as UTF-8; an already-parsed ``dict`` is
   accepted on full events. Anything else is ``not_a_string``.
-* 1501 touchline comes **flat or nested** under ``Touchline`` (§4); both map to the same fields.
+* 1501 touchline comes **flat or nested** under ``Touchline`` (§7); both map to the same fields.
   The quantity key is read as ``LastTradedQunatity`` (sic, the real servers) or
   ``LastTradedQuantity`` (UTA docs). ``ExchangeSegment``/``ExchangeInstrumentID`` may be JSON
-  numbers or digit strings (§4, RMDOC/JAVA).
+  numbers or digit strings (§7, RMDOC/JAVA).
 * 1502 depth: ``Bids``/``Asks`` (up to 5 levels, best first) + ``Touchline``. ``bid``/``ask`` come
   from ``Touchline.BidInfo/AskInfo``; when those are absent, from ``bids[0]``/``asks[0]``.
 * 1504 index: ``IndexValue`` -> ``ltp``, ``OpeningIndex/HighIndexValue/LowIndexValue/
@@ -27,7 +27,7 @@ Protocol decisions and their sources (sections of ``shared/notes/xts-protocol.md
 * 1512 LTP: ``LastTradedPrice``, quantity, ``LastUpdateTime``, optional ``PercentChange``/``Close``.
 * 1105 instrument-property changes are not market data: counted as ``ignored_code`` (not an
   error) without looking at the payload (the real ones contain NUL characters).
-* Partial format (§4 "Partial"): ``t:<seg>_<id>`` then ``key:value`` pairs split at the first
+* Partial format (§7 "Partial"): ``t:<seg>_<id>`` then ``key:value`` pairs split at the first
   ``:``. Keys per code: 1501/1502/1512 ``ltp ltq tb ts v ap ltt lut pc o h l c vp bt mt bi ai``
   (``bt``/``mt`` = BookType/MarketType; ``vp`` is mapped to ``total_value_traded``
   [inference: no source defines it]); 1505 ``o h l c bt bv pv`` (``bt`` = BarTime here);
@@ -36,7 +36,7 @@ Protocol decisions and their sources (sections of ``shared/notes/xts-protocol.md
   (NODE ``constructPartialMarketDepthObject``; TRADX's variant is flagged incomplete by its
   author and not followed). An **empty value means unchanged** (NODE, for ``bi``/``ai``; applied
   to every key here).
-* Partial merge: the first partial packet is complete, later ones carry only changed fields (§3,
+* Partial merge: the first partial packet is complete, later ones carry only changed fields (§6,
   UTA). The decoder keeps the last record per ``(segment, instrument, code)`` and returns
   complete ticks. ``reset()`` forgets this on reconnect; :meth:`XtsDecoder.decode_snapshot`
   seeds it from a ``listQuotes``/quotes entry. At most ``max_instruments`` keys are remembered

@@ -5,8 +5,8 @@ format carries for its code (:data:`FULL_FIELDS`, :data:`PARTIAL_FIELDS`) and wh
 whole seconds after the epoch. Encoders are not on a receive loop: they raise ``ValueError``
 on a record they cannot express (unknown code, naive datetime, non-finite number).
 
-Wire shapes follow the real captures (notes §4 of ``shared/notes/xts-protocol.md`` and
-``shared/fixtures/xts-captured-payloads.jsonl``):
+Wire shapes follow the real captures (``docs/xts-protocol.md`` §7 and
+``tests/data/xts-captured-payloads.jsonl``):
 
 * Full 1501 uses the nested ``Touchline`` shape by default (``flat=True`` gives the flat one),
   with the real misspelling ``LastTradedQunatity``, ``TotalValueTraded: null`` when unknown and
@@ -16,12 +16,12 @@ Wire shapes follow the real captures (notes §4 of ``shared/notes/xts-protocol.m
 * Integral prices are written as JSON integers (``"Open":627``), as the server does.
 * Full 1510 writes ``ExchangeTimeStamp: 0`` when the time is unknown (as in the capture).
 * Full 1507 repeats the segment as ``exchangeSegment`` and spells ``maketType`` (sic).
-* Partial: ``t:<seg>_<id>`` then ``key:value`` in the order of the notes' sample
+* Partial: ``t:<seg>_<id>`` then ``key:value`` in the order of the TRADX sample (§7)
   (``ltp,ltq,tb,ts,v,ap,ltt,lut,pc,o,h,l,c,vp,ai,bi,bt,mt``). With ``previous`` only changed
   fields are written; ``bi``/``ai`` then carry only the changed levels. A field cannot be
   cleared or a depth ladder shortened in partial mode (the format has no way to say so), so
   such changes are simply not sent.
-* A ``listQuotes`` entry is the same JSON text as the full socket payload (notes §5).
+* A ``listQuotes`` entry is the same JSON text as the full socket payload (§4).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ One :class:`Tick` type covers every instrument message (1501 touchline, 1502 dep
 1505 candle, 1510 open interest, 1512 LTP); fields a message does not carry stay ``None``
 (or ``()`` for the depth ladders). 1507 market-status messages become :class:`MarketStatus`.
 
-Field sources (wire names, notes §4 of ``shared/notes/xts-protocol.md``):
+Field sources (wire names, ``docs/xts-protocol.md`` §7):
 
 ============================  =====================================  ==================
 field                         full JSON                              partial key

@@ -1,12 +1,12 @@
 """Conversion between XTS wire times (integer seconds) and aware datetimes.
 
-Decisions (notes §4 "Timestamps" of ``shared/notes/xts-protocol.md``):
+Decisions (``docs/xts-protocol.md`` §7 "Timestamps"):
 
 * ``LastTradedTime``, ``LastUpdateTime`` and ``ExchangeTimeStamp`` of NSECM/NSEFO/NSECD count
   seconds from **1980-01-01**; other segments count from 1970-01-01 (sources NODE, XAC, TRADX).
 * ``BarTime`` (1505 candles, partial key ``bt``) is 1970-based for every segment.
-* The counts are **India wall-clock time, not UTC** (notes [inference], confirmed by the fixture
-  README: ``LastTradedTime`` 1420632949 on NSECM is 2025-01-06 12:15:49 in India, and
+* The counts are **India wall-clock time, not UTC** ([inference], consistent with the captured
+  payloads: ``LastTradedTime`` 1420632949 on NSECM is 2025-01-06 12:15:49 in India, and
   ``BarTime`` 1736164979 is 12:02:59 India time). So ``wire = seconds between the epoch's
   midnight and the event, both read on an Indian wall clock``. We apply the same reading to the
   1970-based segments (BSE, MCX...) for consistency; no capture of those exists [inference].

@@ -22,8 +22,12 @@ def test_readme_starts_with_the_two_commands() -> None:
         "bash .ci/setup && .venv/bin/jainam-fsm demo",
         "bash .ci/setup && .venv/bin/python -m pytest",
     ]
-    ci = (README.parent / ".ci" / "run").read_text()
-    assert lines[1] in ci  # CI runs the README's test command
+    ci = [line.strip() for line in (README.parent / ".ci" / "run").read_text().splitlines()]
+    assert lines[1] in ci  # CI runs the README's test command, as a command of its own ...
+    clone = next(i for i, line in enumerate(ci) if line.startswith("git clone"))
+    enter = next(i for i, line in enumerate(ci) if i > clone and line.startswith("cd "))
+    assert clone < enter < ci.index(lines[1])  # ... inside a fresh clone, not in place
+    assert any("mktemp -d" in line for line in ci[:clone])  # placed in a new temporary folder
 
 
 def test_quick_start_example_runs(tmp_path: Path) -> None:
