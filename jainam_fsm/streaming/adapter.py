@@ -7,17 +7,17 @@ Threads (all started by :meth:`StreamingAdapter.connect`, all joined by
 * ``jainam-io`` runs the asyncio loop: the Socket.IO client, REST calls, tick decoding.
 * ``jainam-delivery`` calls your tick callback, in arrival order, from a bounded queue.
 
-Ticks never go through the machine: I/O thread -> decoder -> registry filter -> queue.
+Ticks never go through the machine: I/O thread -> :class:`~jainam_fsm.streaming.ingest.Ingest`
+(decode, filter) -> delivery queue.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from jainam_fsm.core.lifecycle import Lifecycle
@@ -27,12 +27,12 @@ from jainam_fsm.core.registry import DEFAULT_CONSUMER, SubscriptionRegistry
 from jainam_fsm.errors import JainamError
 from jainam_fsm.streaming.config import AdapterConfig
 from jainam_fsm.streaming.delivery import Delivery
+from jainam_fsm.streaming.ingest import Ingest
 from jainam_fsm.streaming.ioloop import IoThread
 from jainam_fsm.streaming.supervisor import Supervisor
 from jainam_fsm.streaming.transport import XtsTransport
 from jainam_fsm.telemetry import REDACTOR, LoggingTelemetry
 from jainam_fsm.transport.rest import LoginResult, XtsRestClient
-from jainam_fsm.xts.decode import XtsDecoder
 from jainam_fsm.xts.ticks import MarketStatus, Tick
 
 log = logging.getLogger("jainam_fsm.streaming")
@@ -88,9 +88,7 @@ class StreamingAdapter:
                     "link_lost",
                     "link_token_rejected",
                     "stalls",
-                    "ticks_filtered",
                     "ticks_discarded_unsubscribed",
-                    "snapshots_skipped",
                 ),
                 0,
             )
@@ -105,7 +103,7 @@ class StreamingAdapter:
             inline=config.delivery == "inline",
             linger=config.delivery_linger,
         )
-        self._decoder = XtsDecoder()
+        self._ingest = Ingest(self.registry, self._delivery.put)
         self._rest = XtsRestClient(
             config.base_url,
             prefix=config.prefix_str,
@@ -116,13 +114,11 @@ class StreamingAdapter:
             config,
             io=self._io,
             rest=self._rest,
-            on_data=self._on_data,
+            on_data=self._ingest.on_data,
             on_link=self._on_link,
-            on_snapshot=_Snapshots(self),
+            on_snapshot=self._ingest,
         )
         self._stall_factor = 1
-        #: (I/O thread only) keys with a subscribe in flight -> a live tick arrived meanwhile
-        self._snapshot_wait: dict[tuple[int, int, int], bool] = {}
         self._sync_pending = False
         self._dropped_seen = 0
         self._tokens: TokenSource | None = None
@@ -180,6 +176,7 @@ class StreamingAdapter:
         """Counters: ticks received/delivered/dropped/filtered, decode errors, reconnects..."""
         lc = self._lifecycle
         out: dict[str, Any] = dict(self._counts)
+        out.update(self._ingest.stats())
         out.update(
             state=self.state().value,
             attempt=lc.backoff.attempt if lc else 0,
@@ -192,7 +189,6 @@ class StreamingAdapter:
             queue_depth=self._delivery.depth(),
             queue_high_water=self._delivery.high_water,
             callback_errors=self._delivery.callback_errors,
-            decode_errors=dict(self._decoder.stats),
             socket_connects=self._transport.connects,
             socket_disconnects=self._transport.disconnects,
             snapshot_refills=self._transport.snapshot_refills,
@@ -397,20 +393,6 @@ class StreamingAdapter:
             )
             self._dropped_seen = dropped
 
-    def _on_data(self, event: str, data: object) -> None:
-        """I/O thread, per message: decode, filter, hand off. The hot path."""
-        item = self._decoder.decode(event, data)
-        if item is None:
-            return
-        if type(item) is Tick:
-            key = (item.exchange_segment, item.instrument_id, item.message_code)
-            if not self.registry.wants(*key):
-                self._counts["ticks_filtered"] += 1
-                return
-            if self._snapshot_wait and key in self._snapshot_wait:
-                self._snapshot_wait[key] = True  # live data is newer than any snapshot
-        self._delivery.put(item)
-
     def _dispatch(self, item: Tick | MarketStatus) -> None:
         if self._closed:
             return  # shut down (maybe by this very callback): the rest of a batch is dropped
@@ -453,51 +435,3 @@ class StreamingAdapter:
                 self._store.close()
         finally:
             self._shutdown_done.set()
-
-
-class _Snapshots:
-    """Subscribe snapshots, handled on the I/O thread in order with the live ticks.
-
-    A snapshot is older than any live tick that arrived while the subscribe request was in
-    flight, so it is dropped for those instruments (it would move the price backwards, and in
-    Partial mode overwrite newer merge state).
-    """
-
-    def __init__(self, adapter: StreamingAdapter) -> None:
-        self._a = adapter
-
-    def connecting(self) -> None:
-        self._a._decoder.reset()
-        self._a._snapshot_wait.clear()
-
-    def begin(self, code: int, instruments: Sequence[tuple[int, int]]) -> None:
-        wait = self._a._snapshot_wait
-        for seg, iid in instruments:
-            wait[(seg, iid, code)] = False
-
-    def deliver(self, code: int, quotes: Sequence[str]) -> None:
-        a = self._a
-        for raw in quotes:
-            key = _snapshot_key(raw, code)
-            if key is None or a._snapshot_wait.get(key):
-                a._counts["snapshots_skipped"] += 1
-                continue
-            item = a._decoder.decode_snapshot(raw, code)
-            if type(item) is Tick and a.registry.wants(
-                item.exchange_segment, item.instrument_id, item.message_code
-            ):
-                a._delivery.put(item)
-
-    def end(self, code: int, instruments: Sequence[tuple[int, int]]) -> None:
-        wait = self._a._snapshot_wait
-        for seg, iid in instruments:
-            wait.pop((seg, iid, code), None)
-
-
-def _snapshot_key(raw: str, code: int) -> tuple[int, int, int] | None:
-    """The (segment, instrument, code) of a listQuotes entry, or None when unreadable."""
-    try:
-        obj = json.loads(raw)
-        return (int(obj["ExchangeSegment"]), int(obj["ExchangeInstrumentID"]), code)
-    except Exception:
-        return None
