@@ -1,9 +1,18 @@
 """Structured telemetry on stdlib ``logging``, with secrets scrubbed at the source.
 
-Every event is one log record on a logger under ``jainam_fsm``: the message is the event name,
-the structured fields ride in ``record.fields`` (a dict). :class:`JsonFormatter` prints a record
-as one JSON line. :class:`RedactingFilter` removes token query strings, Authorization headers,
-JWT-shaped strings and any registered secret value from messages, arguments and fields.
+Every event is one log record on a logger under ``jainam_fsm``, readable by any handler:
+
+- the message is the event name followed by its fields as ``key=value`` pairs
+  (``connection.stalled silent_seconds=61.2 allowance=60.0``), so a plain
+  ``logging.basicConfig()`` line shows the data;
+- every field is also a flat record attribute (``record.silent_seconds``), which is what
+  python-json-logger, structlog's ``ProcessorFormatter`` (with ``ExtraAdder``) and similar
+  formatters pick up; a field whose name a ``LogRecord`` already uses gets a trailing ``_``;
+- ``record.event`` holds the event name and ``record.fields`` the dict (the project's own
+  :class:`JsonFormatter` prints those).
+
+:class:`RedactingFilter` removes token query strings, Authorization headers, JWT-shaped strings
+and any registered secret value from the message, the fields and the flat attributes.
 """
 
 from __future__ import annotations
@@ -58,6 +67,53 @@ def scrub(text: str, *secrets: str | None) -> str:
     return REDACTOR(text)
 
 
+#: Names a ``LogRecord`` already has (or that ``Formatter`` sets): a field called like one of
+#: them becomes the attribute ``<name>_`` instead (``message`` -> ``record.message_``).
+_RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "event",
+    "fields",
+}
+
+
+def field_attribute(name: str) -> str:
+    """The flat record attribute under which field ``name`` is carried."""
+    return f"{name}_" if name in _RESERVED else name
+
+
+def _render_value(value: object) -> str:
+    if isinstance(value, str):
+        text = str.__str__(value)  # a str enum renders as its value, as in the JSON output
+        if text and not any(c.isspace() or c in '"=\\' for c in text):
+            return text
+        return json.dumps(text, ensure_ascii=False)
+    if value is None or isinstance(value, bool | int | float | dict | list | tuple):
+        try:
+            return json.dumps(value, default=str, separators=(",", ":"))
+        except ValueError:  # a container that holds itself
+            return str(value)
+    return _render_value(str(value))
+
+
+def render(event: str, fields: dict[str, object]) -> str:
+    """``event k=v k=v``: strings bare unless they hold spaces, quotes or ``=`` (then JSON
+    quoted); numbers, ``true``/``false``/``null``, lists and dicts as compact JSON."""
+    if not fields:
+        return event
+    return event + " " + " ".join(f"{k}={_render_value(v)}" for k, v in fields.items())
+
+
+def _scrub_value(redactor: Redactor, value: Any) -> Any:
+    if isinstance(value, str):
+        return redactor(value)
+    if isinstance(value, dict):
+        return {k: _scrub_value(redactor, v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub_value(redactor, v) for v in value]
+    return value
+
+
 class RedactingFilter(logging.Filter):
     """A logging filter that scrubs secrets from every record it sees."""
 
@@ -70,16 +126,16 @@ class RedactingFilter(logging.Filter):
         record.args = None
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
-            record.fields = {k: self._scrub(v) for k, v in fields.items()}
+            clean = {k: _scrub_value(self.redactor, v) for k, v in fields.items()}
+            record.fields = clean
+            for key in clean:
+                name = field_attribute(key)
+                if hasattr(record, name):
+                    setattr(record, name, _scrub_value(self.redactor, getattr(record, name)))
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = self.redactor(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         return True
-
-    def _scrub(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.redactor(value)
-        return value
 
 
 class LoggingTelemetry:
@@ -101,11 +157,12 @@ class LoggingTelemetry:
             logger = self._loggers[area] = logging.getLogger(f"{ROOT_LOGGER}.{area}")
         if not logger.isEnabledFor(level):
             return
-        clean = {
-            k: (self.redactor(v) if isinstance(v, str) else v)
-            for k, v in {**self.context, **fields}.items()
-        }
-        logger.log(level, event, extra={"event": event, "fields": clean})
+        clean = {k: _scrub_value(self.redactor, v) for k, v in {**self.context, **fields}.items()}
+        extra: dict[str, object] = {field_attribute(k): v for k, v in clean.items()}
+        extra["event"] = event
+        extra["fields"] = clean
+        # No args: a "%" in a rendered value is never taken for a format.
+        logger.log(level, render(event, clean), extra=extra)
 
 
 class JsonFormatter(logging.Formatter):
@@ -129,6 +186,26 @@ class JsonFormatter(logging.Formatter):
         elif record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str, separators=(",", ":"))
+
+
+class QuietCloseLogger(logging.LoggerAdapter[logging.Logger]):
+    """python-engineio's logger for one socket. Once :attr:`closing` is set (we close the
+    socket on purpose), engineio's WARNING "Server sent close packet data None, aborting" --
+    the server merely answering our own close -- is logged at DEBUG instead."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__(logger, {})
+        self.closing = False
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if (
+            self.closing
+            and level == logging.WARNING
+            and isinstance(msg, str)
+            and msg.startswith("Server sent %s packet data")
+        ):
+            level = logging.DEBUG
+        super().log(level, msg, *args, **kwargs)
 
 
 def configure_json_logging(

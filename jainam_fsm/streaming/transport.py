@@ -22,7 +22,7 @@ from jainam_fsm.core.ports import FeedToken, Instrument, RequestOutcome
 from jainam_fsm.errors import TokenRejected, TransportFailure
 from jainam_fsm.streaming.config import AdapterConfig
 from jainam_fsm.streaming.ioloop import IoThread
-from jainam_fsm.telemetry import REDACTOR, RedactingFilter
+from jainam_fsm.telemetry import REDACTOR, QuietCloseLogger, RedactingFilter
 from jainam_fsm.transport.rest import XtsRestClient
 from jainam_fsm.xts.codes import BroadcastMode, MessageCode, event_name
 
@@ -165,6 +165,9 @@ class XtsTransport:
         return self._token
 
     async def _close(self, sio: socketio.AsyncClient) -> None:
+        eio_log = getattr(getattr(sio, "eio", None), "logger", None)
+        if isinstance(eio_log, QuietCloseLogger):
+            eio_log.closing = True  # our own close: the server's close frame is no warning
         try:
             await asyncio.wait_for(sio.disconnect(), 3.0)
         except Exception as exc:
@@ -180,7 +183,7 @@ class XtsTransport:
         sio = socketio.AsyncClient(
             reconnection=False,
             logger=SOCKETIO_LOG,
-            engineio_logger=ENGINEIO_LOG,
+            engineio_logger=QuietCloseLogger(ENGINEIO_LOG),
             ssl_verify=cfg.verify_tls,
             handle_sigint=False,
         )
