@@ -200,6 +200,6 @@ def test_env_errors_name_the_right_variable() -> None:
     }
     with pytest.raises(ConfigError) as err:
         AdapterConfig.from_env(env)
-    assert str(err.value).startswith("JAINAM_DELIVERY_LINGER:")
+    assert str(err.value).startswith("JAINAM_DELIVERY_LINGER (delivery_linger):")
     with pytest.raises(ConfigError):
         AdapterConfig(base_url="http://h:1", app_key="k", secret_key="s" * 8, delivery_linger=True)

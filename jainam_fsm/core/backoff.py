@@ -54,10 +54,7 @@ class BackoffPolicy:
             or not isinstance(self.max_attempts, int)
             or self.max_attempts < 1
         ):
-            raise ConfigError(
-                f"backoff setting 'max_attempts' must be a whole number >= 1, "
-                f"got {self.max_attempts!r}"
-            )
+            raise ConfigError("backoff setting 'max_attempts' must be a whole number >= 1")
 
     def base_delay(self, attempt: int) -> float:
         """The delay of ``attempt`` (1-based) before jitter."""
@@ -143,7 +140,8 @@ def _check(value: object, name: str, ok: Callable[[float], bool], what: str) -> 
         or math.isinf(value)
         or not ok(float(value))
     ):
-        raise ConfigError(f"backoff setting '{name}' must be {what}, got {value!r}")
+        # Never echo the value: a secret typed into the wrong variable must not be printed.
+        raise ConfigError(f"backoff setting '{name}' must be {what}")
 
 
 def _parse_env(var: str, raw: str, *, integer: bool) -> float | int:
@@ -154,7 +152,7 @@ def _parse_env(var: str, raw: str, *, integer: bool) -> float | int:
         value = float(text)
     except ValueError:
         kind = "a whole number" if integer else "a number"
-        raise ConfigError(f"{var} must be {kind}, got {raw!r}") from None
+        raise ConfigError(f"{var} must be {kind}") from None
     if math.isnan(value) or math.isinf(value):
-        raise ConfigError(f"{var} must be a finite number, got {raw!r}")
+        raise ConfigError(f"{var} must be a finite number")
     return value

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import urlsplit
 
 from jainam_fsm.core.backoff import BackoffPolicy
 from jainam_fsm.errors import ConfigError
+from jainam_fsm.streaming.rules import (
+    Choice,
+    EnumOf,
+    Flag,
+    InstanceOf,
+    Integer,
+    Invalid,
+    Number,
+    Path,
+    Rule,
+    ServerUrl,
+    Text,
+    is_loopback,
+    split_url,
+)
+from jainam_fsm.telemetry import REDACTOR
 from jainam_fsm.xts.codes import BroadcastMode
 
 DEFAULT_PREFIX = "/apimarketdata"
@@ -22,7 +36,9 @@ class AdapterConfig:
 
     ``base_url`` is the server root (``https://host:port``); a path in it (as the simulator
     prints, ``http://127.0.0.1:PORT/apimarketdata``) is taken as the REST ``prefix``.
-    The secret never appears in ``repr``.
+    The secret never appears in ``repr``. Every field is checked by its rule in
+    :data:`RULES` (also when built by :meth:`from_env` or :meth:`with_`); a bad value raises
+    :class:`~jainam_fsm.errors.ConfigError` naming the field, never echoing the value.
     """
 
     base_url: str
@@ -41,6 +57,9 @@ class AdapterConfig:
     batch: int = 50
     queue_size: int = 10_000
     verify_tls: bool = True
+    #: Allow plain ``http://`` to a host that is not loopback (the secret and the token then
+    #: travel in clear). Off by default; loopback ``http://`` is always allowed.
+    allow_insecure_http: bool = False
     refresh_margin: float = 300.0
     snapshot_on_already: bool = True
     #: "thread": a bounded drop-oldest queue and one delivery thread (safe default);
@@ -51,49 +70,42 @@ class AdapterConfig:
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f"base_url must look like https://host:port, got {self.base_url!r}")
+        # One validation path: the constructor, with_() and from_env() all end here.
+        for name, rule in RULES.items():
+            value = getattr(self, name)
+            try:
+                checked = rule.check(value)
+            except Invalid as exc:
+                raise ConfigError(f"{name}: {exc}") from None
+            if checked is not value:
+                object.__setattr__(self, name, checked)
+            if name in SECRET_FIELDS:
+                REDACTOR.add(checked)
+        self._derive()
+
+    def _derive(self) -> None:
+        """Split ``base_url`` into root and prefix; refuse a token sent in clear."""
+        try:
+            parts = split_url(self.base_url)
+        except Invalid as exc:  # pragma: no cover - RULES checked it already
+            raise ConfigError(f"base_url: {exc}") from None
         if self.prefix is None:
             # A path in base_url (as the simulator prints it) is the REST prefix.
             path = parts.path.strip("/")
             object.__setattr__(self, "prefix", "/" + path if path else DEFAULT_PREFIX)
         object.__setattr__(self, "base_url", f"{parts.scheme}://{parts.netloc}")
-        if not self.prefix_str.startswith("/"):
-            object.__setattr__(self, "prefix", "/" + self.prefix_str)
         if self.socket_path is None:
             object.__setattr__(self, "socket_path", self.prefix_str.rstrip("/") + "/socket.io")
-        if not self.app_key or not self.secret_key:
-            raise ConfigError(
-                "app_key and secret_key are required (JAINAM_APP_KEY, JAINAM_SECRET_KEY)"
-            )
-        for name in ("stall_timeout", "connect_timeout", "request_timeout", "join_timeout"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or math.isnan(value) or value <= 0:
-                raise ConfigError(f"{name} must be a number > 0, got {value!r}")
-        if self.refresh_margin < 0:
-            raise ConfigError("refresh_margin must be >= 0")
-        for name in ("batch", "queue_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
         if (
-            isinstance(self.delivery_linger, bool)
-            or not isinstance(self.delivery_linger, int | float)
-            or not 0 <= self.delivery_linger <= 1
+            parts.scheme == "http"
+            and not self.allow_insecure_http
+            and not is_loopback(parts.hostname or "")
         ):
             raise ConfigError(
-                "delivery_linger must be a number of seconds in [0, 1], "
-                f"got {self.delivery_linger!r}"
+                "base_url: plain http:// to a host that is not loopback would send the secret "
+                "key and the feed token in clear; use https://, or opt in with "
+                "allow_insecure_http=True (JAINAM_ALLOW_INSECURE_HTTP=1)"
             )
-        if self.delivery not in ("thread", "inline"):
-            raise ConfigError(f"delivery must be 'thread' or 'inline', got {self.delivery!r}")
-        try:
-            object.__setattr__(self, "broadcast_mode", BroadcastMode(self.broadcast_mode))
-        except ValueError:
-            raise ConfigError(
-                f"broadcast_mode must be Full or Partial, got {self.broadcast_mode!r}"
-            ) from None
 
     @property
     def prefix_str(self) -> str:
@@ -110,73 +122,72 @@ class AdapterConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> AdapterConfig:
-        """Read every ``JAINAM_*`` variable (see docs/configuration.md); overrides win."""
+        """Read every ``JAINAM_*`` variable (see docs/configuration.md); overrides win.
+
+        An override of ``None`` counts as not given. Errors name the variable and the field.
+        """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        for name, (var, kind) in ENV.items():
-            raw = env.get(var)
+        for name, rule in RULES.items():
+            if rule.env is None:
+                continue
+            raw = env.get(rule.env)
             if raw is None or raw.strip() == "":
                 continue
-            values[name] = _parse(var, raw, kind)
+            try:
+                values[name] = rule.check(rule.parse(raw.strip()))
+            except Invalid as exc:
+                raise ConfigError(f"{rule.env} ({name}): {exc}") from None
         values["backoff"] = BackoffPolicy.from_env(env)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        for required, var in (
-            ("base_url", "JAINAM_BASE_URL"),
-            ("app_key", "JAINAM_APP_KEY"),
-            ("secret_key", "JAINAM_SECRET_KEY"),
-        ):
-            if not values.get(required):
-                raise ConfigError(f"{var} is not set (or pass {required}=...)")
+        for required in REQUIRED:
+            if required not in values:
+                raise ConfigError(f"{RULES[required].env} is not set (or pass {required}=...)")
         try:
             return cls(**values)
         except ConfigError as exc:
-            for name, (var, _) in ENV.items():
-                if str(exc).startswith(f"{name} ") and name in values and name not in overrides:
-                    raise ConfigError(f"{var}: {exc}") from None
+            # A rule that spans fields (http:// and allow_insecure_http): name the variable too.
+            name, sep, rest = str(exc).partition(": ")
+            known = RULES.get(name)
+            if sep and known and known.env and name not in overrides and known.env in env:
+                raise ConfigError(f"{known.env} ({name}): {rest}") from None
             raise
 
 
-ENV: dict[str, tuple[str, str]] = {
-    "base_url": ("JAINAM_BASE_URL", "str"),
-    "app_key": ("JAINAM_APP_KEY", "str"),
-    "secret_key": ("JAINAM_SECRET_KEY", "str"),
-    "prefix": ("JAINAM_PREFIX", "str"),
-    "socket_path": ("JAINAM_SOCKET_PATH", "str"),
-    "user": ("JAINAM_USER", "str"),
-    "source": ("JAINAM_SOURCE", "str"),
-    "broadcast_mode": ("JAINAM_BROADCAST_MODE", "str"),
-    "stall_timeout": ("JAINAM_STALL_TIMEOUT", "float"),
-    "connect_timeout": ("JAINAM_CONNECT_TIMEOUT", "float"),
-    "request_timeout": ("JAINAM_REQUEST_TIMEOUT", "float"),
-    "join_timeout": ("JAINAM_JOIN_TIMEOUT", "float"),
-    "require_joined": ("JAINAM_REQUIRE_JOINED", "bool"),
-    "batch": ("JAINAM_SUBSCRIBE_BATCH", "int"),
-    "queue_size": ("JAINAM_QUEUE_SIZE", "int"),
-    "verify_tls": ("JAINAM_VERIFY_TLS", "bool"),
-    "refresh_margin": ("JAINAM_TOKEN_REFRESH_MARGIN", "float"),
-    "snapshot_on_already": ("JAINAM_SNAPSHOT_ON_ALREADY", "bool"),
-    "delivery": ("JAINAM_DELIVERY", "str"),
-    "delivery_linger": ("JAINAM_DELIVERY_LINGER", "float"),
+#: Fields that must be given (by argument or environment).
+REQUIRED = ("base_url", "app_key", "secret_key")
+#: Fields whose values are registered with the log redactor.
+SECRET_FIELDS = frozenset({"secret_key"})
+
+#: The rule of every field, in one table (``rules.py``). A new AdapterConfig field adds its line
+#: here; tests/test_config_validation.py fails for a field without one.
+RULES: dict[str, Rule] = {
+    "base_url": ServerUrl("JAINAM_BASE_URL"),
+    "app_key": Text("JAINAM_APP_KEY"),
+    "secret_key": Text("JAINAM_SECRET_KEY"),
+    "prefix": Path("JAINAM_PREFIX", optional=True),
+    "socket_path": Path("JAINAM_SOCKET_PATH", optional=True),
+    "user": Text("JAINAM_USER", max_len=255),
+    "source": Text("JAINAM_SOURCE", max_len=64),
+    "broadcast_mode": EnumOf("JAINAM_BROADCAST_MODE", enum=BroadcastMode),
+    "stall_timeout": Number("JAINAM_STALL_TIMEOUT", high=86_400.0),
+    "connect_timeout": Number("JAINAM_CONNECT_TIMEOUT", high=600.0),
+    "request_timeout": Number("JAINAM_REQUEST_TIMEOUT", high=600.0),
+    "join_timeout": Number("JAINAM_JOIN_TIMEOUT", high=600.0),
+    "require_joined": Flag("JAINAM_REQUIRE_JOINED"),
+    "batch": Integer("JAINAM_SUBSCRIBE_BATCH", low=1, high=10_000),
+    "queue_size": Integer("JAINAM_QUEUE_SIZE", low=1, high=10_000_000),
+    "verify_tls": Flag("JAINAM_VERIFY_TLS"),
+    "allow_insecure_http": Flag("JAINAM_ALLOW_INSECURE_HTTP"),
+    "refresh_margin": Number("JAINAM_TOKEN_REFRESH_MARGIN", high=86_400.0, low_open=False),
+    "snapshot_on_already": Flag("JAINAM_SNAPSHOT_ON_ALREADY"),
+    "delivery": Choice("JAINAM_DELIVERY", choices=("thread", "inline")),
+    "delivery_linger": Number("JAINAM_DELIVERY_LINGER", high=1.0, low_open=False),
+    "backoff": InstanceOf(kind=BackoffPolicy),
 }
 
-
-def _parse(var: str, raw: str, kind: str) -> Any:
-    text = raw.strip()
-    if kind == "str":
-        return text
-    if kind == "bool":
-        low = text.lower()
-        if low in ("1", "true", "yes", "on"):
-            return True
-        if low in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(f"{var} must be true or false, got {raw!r}")
-    try:
-        value = int(text) if kind == "int" else float(text)
-    except ValueError:
-        raise ConfigError(
-            f"{var} must be a {'whole ' if kind == 'int' else ''}number, got {raw!r}"
-        ) from None
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        raise ConfigError(f"{var} must be a finite number, got {raw!r}")
-    return value
+#: ``field -> (variable, kind)`` for the fields read from the environment (kept for callers
+#: that list the variables, such as ``--help`` texts).
+ENV: dict[str, tuple[str, str]] = {
+    name: (rule.env, type(rule).__name__.lower()) for name, rule in RULES.items() if rule.env
+}
