@@ -5,6 +5,8 @@
 * :mod:`.timeconv` -- wire seconds (1980/1970 epochs, India wall clock) <-> aware datetimes.
 * :mod:`.decode` -- :class:`XtsDecoder`, one per connection; never raises on bad input.
 * :mod:`.encode` -- back to the wire formats, for the simulator.
+* :mod:`.binary` -- :class:`BinaryDecoder` for the binary API's ``xts-binary-packet`` events.
+* :mod:`.binary_encode` -- ticks as binary packets, for the simulator and tests.
 
 Each module's docstring records the protocol decisions taken and the section of
 ``docs/xts-protocol.md`` behind them.
@@ -12,6 +14,7 @@ Each module's docstring records the protocol decisions taken and the section of
 
 from __future__ import annotations
 
+from jainam_fsm.xts.binary import BINARY_IGNORED_KINDS, BinaryDecoder
 from jainam_fsm.xts.codes import (
     EPOCH_1980_SEGMENTS,
     BroadcastMode,
@@ -45,6 +48,7 @@ from jainam_fsm.xts.timeconv import (
 )
 
 __all__ = [
+    "BINARY_IGNORED_KINDS",
     "DEFAULT_MAX_INSTRUMENTS",
     "DEFAULT_MAX_PAYLOAD",
     "EPOCH_1980_SEGMENTS",
@@ -53,6 +57,7 @@ __all__ = [
     "IST",
     "PARTIAL_FIELDS",
     "TICK_FIELDS",
+    "BinaryDecoder",
     "BroadcastMode",
     "DepthLevel",
     "ExchangeSegment",

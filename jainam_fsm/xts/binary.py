@@ -1,0 +1,631 @@
+"""Decoding of the binary XTS market-data API (``xts-binary-packet`` events) into :class:`Tick`.
+
+One :class:`BinaryDecoder` per connection. ``decode(data)`` takes one event's attachment and
+returns the ticks of all its packets, in order; it never raises. Everything it drops is counted
+in :meth:`BinaryDecoder.stats` by kind (logged once per kind) and skipped packets also per
+``(code, payload size)`` in :attr:`BinaryDecoder.skipped`. The wire format, its sources and the
+decisions are in the binary chapter of ``docs/xts-protocol.md``; in short:
+
+* An event is one or more packets back to back, optionally preceded by one ``0x04`` (the
+  Engine.IO 3 message type byte that an Engine.IO 4 client leaves in place; stripped when
+  ``data[0] == 4 and data[1] in (0, 1)``).
+* Packet = ``u8 flag`` (0 raw, 1 raw DEFLATE) + ``u16 code, i16 segment, i32 instrument,
+  i16 book type, i16 market type, u16 payload size`` + (flag 1 only) ``u16 compressed size`` +
+  payload. All little-endian. Compressed payloads must inflate to exactly the payload size.
+* Payload = 40-byte common header (version 4: sequence number and extended-property count;
+  .NET strings when the count is positive) + body. 1501, 1502 and 1510 bodies come in layout A
+  (32-bit quantities, official SDKs) or B (64-bit quantities, Jainam production); the layout is
+  chosen per packet by the exact payload length. 1512 and anything else is skipped by size.
+* Framing errors (flag not 0/1, header or payload past the end) lose the rest of the event;
+  a bad DEFLATE stream or a wrong inflated length only loses its own packet.
+* Bad values inside a good packet do not lose the tick: NaN/Inf doubles become ``None``
+  (``nonfinite``) and out-of-range times ``None`` (``bad_time``); a time or sequence number of
+  0 means "not set" and is ``None``.
+
+Parsing uses precompiled :class:`struct.Struct` objects on a ``memoryview`` (no per-field
+slicing). :meth:`BinaryDecoder.decode_messages` returns the raw wire values instead of ticks
+(tests, diagnostics).
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from struct import Struct
+from typing import Any, Final
+
+from jainam_fsm.xts.codes import EPOCH_1980_SEGMENTS
+from jainam_fsm.xts.ticks import TICK_DEFAULTS, DepthLevel, Tick, _make_level, _make_tick
+from jainam_fsm.xts.timeconv import EPOCH_1980_OFFSET, IST, MAX_WIRE_SECONDS
+
+__all__ = ["BINARY_IGNORED_KINDS", "BINARY_LAYOUTS", "BinaryDecoder"]
+
+log = logging.getLogger("jainam_fsm.xts")
+
+#: Stats kinds that are counted but are not errors (the tick, if any, is still delivered).
+BINARY_IGNORED_KINDS: Final = frozenset({"skipped", "nonfinite", "bad_time", "ambiguous_layout"})
+#: The two body layouts: A (32-bit quantities, 18-byte depth rows), B (64-bit, 22-byte rows).
+BINARY_LAYOUTS: Final = ("A", "B")
+
+#: Largest DEFLATE stream inflated in one shot; bigger ones inflate with an output bound, so a
+#: crafted stream cannot allocate more than the header's payload size (+1 byte).
+_ONE_SHOT_INFLATE = 2048
+_MAX_SKIPPED_KEYS = 512
+_MAX_LEVELS = 20  # per side; 5 in practice, the JSON decoder also accepts up to 20
+_MAX_PROPERTIES = 64
+_SAMPLE_BYTES = 64
+
+_HDR = Struct("<BHhihhH")  # flag, code, segment, instrument, book, market, payload size
+_HDR_Z = Struct("<BHhihhHH")  # ... + compressed size
+_COMMON = Struct("<HHHQqi")  # code, version, application type, token, sequence, ext count
+_IDS = Struct("<hiQ")  # segment, instrument, exchange timestamp
+_I32 = Struct("<i")
+_U8 = Struct("<B")
+# TouchlineData (+ BookType, XMarketType): the 1501 body and the tail of a 1502 body.
+_ROW = {"A": "idih", "B": "qdih"}
+_TL = {
+    "A": Struct("<idihidihqdiIIIdqddddddHHhh"),  # 140 bytes
+    "B": Struct("<qdihqdihqdqqqqdqddddddHHhh"),  # 164 bytes
+}
+_ROWS = {lay: tuple(Struct("<" + _ROW[lay] * n) for n in range(_MAX_LEVELS + 1)) for lay in _ROW}
+_ROW_SIZE = {"A": 18, "B": 22}
+# 1510: XTSMarketType, OpenInterest, UnderlyingSegment, UnderlyingInstrumentID, IsStringExists.
+_OI_HEAD = {"A": Struct("<hihQb"), "B": Struct("<hqhQb")}
+_OI_TAIL = {"A": Struct("<i"), "B": Struct("<Q")}
+_COMMON_SIZE = 40
+# Common-header variants for MessageVersion < 4 (docs: "older message versions"): body offset,
+# offset of segment/instrument/timestamp, whether SequenceNumber is present. NET reads both
+# fields always (authoritative), JSB only the 4-byte count, PYB/GO neither.
+_OLD_HEADERS = ((40, 26, True), (32, 18, False), (28, 14, False))
+
+_EPOCH_1970_IST = datetime(1970, 1, 1, tzinfo=IST)
+_TIME_CACHE: dict[int, datetime] = {}
+_TIME_CACHE_MAX = 4096
+
+
+class BinaryDecoder:
+    """Stateful decoder of ``xts-binary-packet`` attachments for one connection.
+
+    Not thread-safe: use it from one thread. ``epoch_1980_segments`` are the segments whose
+    times count from 1980-01-01 (India wall clock); all others count from 1970.
+    """
+
+    def __init__(
+        self,
+        *,
+        epoch_1980_segments: frozenset[int] = EPOCH_1980_SEGMENTS,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.epoch_1980_segments = frozenset(epoch_1980_segments)
+        self._log = logger if logger is not None else log
+        self._skipped: dict[tuple[int, int], int] = {}
+        self._counts: dict[str, int] = {}
+        self._logged: set[object] = set()
+        self._decoded = 0
+        self._events = 0
+        self._packets = 0
+        self._compressed = 0
+        self._layout = "B"  # the last layout chosen unambiguously (B = Jainam production)
+        self._raw = False
+
+    # -- public API -------------------------------------------------------------------------
+
+    @property
+    def skipped(self) -> Mapping[tuple[int, int], int]:
+        """Packets skipped by size without decoding, per ``(message code, payload size)``:
+        1512, unknown codes and sizes no layout matches. At most 512 keys; further ones are
+        counted under ``(-1, -1)``."""
+        return dict(self._skipped)
+
+    @property
+    def layout(self) -> str:
+        """The layout (``"A"`` or ``"B"``) of the last packet whose length chose one alone;
+        used to settle the rare lengths both layouts fit."""
+        return self._layout
+
+    def stats(self) -> dict[str, int]:
+        """``{"decoded": ticks, "events": n, "packets": n, "compressed": n, "<kind>": n}``.
+
+        Kinds: errors ``not_bytes``, ``empty_event``, ``bad_flag``, ``truncated``,
+        ``bad_deflate``, ``bad_inflated_length``, ``bad_header``, ``bad_properties``,
+        ``code_mismatch``, ``id_mismatch``, ``bad_id``, ``internal_error``; not errors
+        (:data:`BINARY_IGNORED_KINDS`): ``skipped``, ``nonfinite``, ``bad_time``,
+        ``ambiguous_layout``.
+        """
+        out = {
+            "decoded": self._decoded,
+            "events": self._events,
+            "packets": self._packets,
+            "compressed": self._compressed,
+        }
+        out.update(self._counts)
+        return out
+
+    @property
+    def errors(self) -> int:
+        """Dropped input that is not one of :data:`BINARY_IGNORED_KINDS`."""
+        return sum(n for k, n in self._counts.items() if k not in BINARY_IGNORED_KINDS)
+
+    def reset(self) -> None:
+        """Forget per-connection state (the remembered layout). Counters are kept."""
+        self._layout = "B"
+
+    def decode(self, data: bytes | bytearray | memoryview) -> list[Tick]:
+        """The ticks of one ``xts-binary-packet`` attachment, in packet order. Never raises."""
+        self._raw = False
+        return self._run(data)
+
+    def decode_messages(self, data: bytes | bytearray | memoryview) -> list[dict[str, Any]]:
+        """Like :meth:`decode` but each packet as a dict of its raw wire values (times as wire
+        seconds, NaN kept, plus ``layout``, ``compressed``, ``message_version``, buy-back
+        fields and the 1510 underlying). For tests and diagnostics, not the hot path."""
+        self._raw = True
+        try:
+            return self._run(data)
+        finally:
+            self._raw = False
+
+    # -- framing ------------------------------------------------------------------------------
+
+    def _run(self, data: object) -> list[Any]:
+        self._events += 1
+        out: list[Any] = []
+        try:
+            if type(data) is bytes:
+                self._event(data, out)
+            elif isinstance(data, bytes | bytearray | memoryview):
+                with memoryview(data) as view:
+                    try:
+                        mv = view.cast("B")
+                    except (TypeError, ValueError):  # not C-contiguous: not one attachment
+                        self._count("not_bytes", data)
+                        return out
+                    with mv:
+                        self._event(mv, out)
+            else:
+                self._count("not_bytes", data)
+        except Exception:
+            self._count("internal_error", data, exc_info=True)
+        return out
+
+    def _event(self, buf: Any, out: list[Any]) -> None:
+        n = len(buf)
+        if n == 0:
+            self._count("empty_event", buf)
+            return
+        off = 1 if n >= 2 and buf[0] == 4 and buf[1] <= 1 else 0
+        while off < n:
+            flag = buf[off]
+            if flag == 0:
+                if off + 15 > n:
+                    self._count("truncated", buf)
+                    return
+                _, code, seg, inst, _, _, size = _HDR.unpack_from(buf, off)
+                start = off + 15
+                off = start + size
+                if off > n:
+                    self._count("truncated", buf)
+                    return
+                self._packets += 1
+                item = self._packet((code, seg, inst, size), buf, start, compressed=False)
+            elif flag == 1:
+                if off + 17 > n:
+                    self._count("truncated", buf)
+                    return
+                _, code, seg, inst, _, _, size, csize = _HDR_Z.unpack_from(buf, off)
+                start = off + 17
+                off = start + csize
+                if off > n:
+                    self._count("truncated", buf)
+                    return
+                self._packets += 1
+                self._compressed += 1
+                payload = self._inflate(buf, start, csize, size)
+                if payload is None:
+                    continue
+                item = self._packet((code, seg, inst, size), payload, 0, compressed=True)
+            else:
+                self._count("bad_flag", buf)
+                return
+            if item is not None:
+                out.append(item)
+                self._decoded += 1
+
+    def _inflate(self, buf: Any, start: int, csize: int, size: int) -> bytes | None:
+        view = memoryview(buf)[start : start + csize]
+        try:
+            if csize <= _ONE_SHOT_INFLATE:
+                payload = zlib.decompress(view, -15, size or 1)
+            else:
+                inflater = zlib.decompressobj(-15)
+                payload = inflater.decompress(view, size + 1)
+                if len(payload) <= size and not inflater.eof:  # input used up, stream unfinished
+                    raise zlib.error("incomplete or truncated stream")
+        except zlib.error:
+            self._count("bad_deflate", buf)
+            return None
+        finally:
+            view.release()
+        if len(payload) != size:
+            self._count("bad_inflated_length", buf)
+            return None
+        return payload
+
+    # -- one packet ---------------------------------------------------------------------------
+
+    def _packet(
+        self, head: tuple[int, int, int, int], buf: Any, p: int, *, compressed: bool
+    ) -> Any:
+        code, seg, inst, size = head
+        if code not in _BODY_CODES:
+            self._skip(code, size)
+            return None
+        if size < 28:
+            self._skip(code, size)
+            return None
+        pcode, version, _, _, seq, nprops = _COMMON.unpack_from(buf, p)
+        if pcode != code:
+            self._count("code_mismatch", buf)
+            return None
+        end = p + size
+        if version >= 4:
+            if size < _COMMON_SIZE:
+                self._skip(code, size)
+                return None
+            q = p + 26
+            if nprops:
+                q = self._properties(buf, q, end, nprops)
+                if q < 0:
+                    return None
+            if q + 14 > end:
+                self._skip(code, size)
+                return None
+            found = self._choose(code, buf, q + 14, end)
+            if found is None:
+                self._skip(code, size)
+                return None
+            pseg, pinst, ts = _IDS.unpack_from(buf, q)
+            if pseg != seg or pinst != inst:
+                self._count("id_mismatch", buf)
+                return None
+        else:  # older versions: the first header variant whose length and ids both fit
+            for body_at, ids_at, has_seq in _OLD_HEADERS:
+                found = self._choose(code, buf, p + body_at, end)
+                if found is not None:
+                    pseg, pinst, ts = _IDS.unpack_from(buf, p + ids_at)
+                    if pseg == seg and pinst == inst:
+                        seq = seq if has_seq else 0
+                        break
+                    found = None
+            if found is None:
+                self._skip(code, size)
+                return None
+        if seg <= 0 or inst < 0:
+            self._count("bad_id", buf)
+            return None
+        layout, body, unique = found
+        if unique:
+            self._layout = layout
+        else:
+            self._count("ambiguous_layout", buf)
+        if self._raw:
+            meta = (seg, inst, ts, seq, version)
+            return _raw_message(code, layout, buf, body, meta, compressed=compressed)
+        meta = (seg, inst, ts, seq, EPOCH_1980_OFFSET if seg in self.epoch_1980_segments else 0)
+        if code == 1510:
+            return self._oi_tick(layout, buf, body, meta)
+        return self._touch_tick(code, layout, buf, body, meta)
+
+    def _properties(self, buf: Any, q: int, end: int, count: int) -> int:
+        """Skip ``count`` .NET key/value string pairs; the offset after them, or -1."""
+        if not 0 < count <= _MAX_PROPERTIES:
+            self._count("bad_properties", buf)
+            return -1
+        for _ in range(2 * count):
+            if q >= end:
+                self._count("bad_properties", buf)
+                return -1
+            present = buf[q]
+            q += 1
+            if not present:
+                continue
+            length = shift = 0
+            while True:  # 7-bit varint, at most 5 bytes (BinaryReader.Read7BitEncodedInt)
+                if q >= end or shift > 28:
+                    self._count("bad_properties", buf)
+                    return -1
+                byte = buf[q]
+                q += 1
+                length |= (byte & 0x7F) << shift
+                shift += 7
+                if not byte & 0x80:
+                    break
+            q += length
+        if q > end:
+            self._count("bad_properties", buf)
+            return -1
+        return q
+
+    def _choose(self, code: int, buf: Any, body: int, end: int) -> tuple[str, int, bool] | None:
+        """``(layout, body offset, unique)`` of the layout whose length is ``end - body``."""
+        length = end - body
+        if code == 1501:
+            if length == 140:
+                return "A", body, True
+            if length == 164:
+                return "B", body, True
+            return None
+        fits = [lay for lay in BINARY_LAYOUTS if _body_length(code, lay, buf, body, end) == length]
+        if len(fits) == 1:
+            return fits[0], body, True
+        if not fits:
+            return None
+        return self._layout, body, False
+
+    def _skip(self, code: int, size: int) -> None:
+        key = (code, size)
+        skipped = self._skipped
+        if key not in skipped and len(skipped) >= _MAX_SKIPPED_KEYS:
+            key = (-1, -1)
+        skipped[key] = skipped.get(key, 0) + 1
+        self._counts["skipped"] = self._counts.get("skipped", 0) + 1
+        if key not in self._logged and len(self._logged) < _MAX_SKIPPED_KEYS:
+            self._logged.add(key)
+            # An unknown size of a known code may be a new layout: worth a WARNING.
+            level = logging.WARNING if code in _BODY_CODES else logging.DEBUG
+            self._log.log(
+                level,
+                "xts binary decoder skipped message code %d with payload size %d; later ones "
+                "are only counted in skipped",
+                code,
+                size,
+            )
+
+    # -- bodies -> ticks ------------------------------------------------------------------------
+
+    def _touch_tick(
+        self, code: int, layout: str, buf: Any, body: int, meta: tuple[int, int, int, int, int]
+    ) -> Tick:
+        seg, inst, ts, seq, off = meta
+        bids: tuple[DepthLevel, ...] = ()
+        asks: tuple[DepthLevel, ...] = ()
+        if code == 1502:
+            bids, body = self._levels(layout, buf, body)
+            asks, body = self._levels(layout, buf, body)
+        t = _TL[layout].unpack_from(buf, body)
+        # One sum tells whether all ten doubles are finite (an overflow to inf only sends
+        # a good packet down the slower per-field path).
+        s = t[1] + t[5] + t[9] + t[14] + t[16] + t[17] + t[18] + t[19] + t[20] + t[21]
+        if s - s == 0.0:
+            bid: DepthLevel | None = _make_level(t[1], t[0], t[2])
+            ask: DepthLevel | None = _make_level(t[5], t[4], t[6])
+            ltp, atp, pc, o, h, lo, c, tvt = t[9], t[14], t[16], t[17], t[18], t[19], t[20], t[21]
+        else:
+            f = self._finite
+            bp, ap = f(t[1]), f(t[5])
+            bid = None if bp is None else _make_level(bp, t[0], t[2])
+            ask = None if ap is None else _make_level(ap, t[4], t[6])
+            ltp, atp, pc, tvt = f(t[9]), f(t[14]), f(t[16]), f(t[21])
+            o, h, lo, c = f(t[17]), f(t[18]), f(t[19]), f(t[20])
+        cache = _TIME_CACHE
+        top = MAX_WIRE_SECONDS
+        lut = cache.get(t[8] + off) if 0 < t[8] <= top else None
+        ltt = cache.get(t[15] + off) if 0 < t[15] <= top else None
+        ext = cache.get(ts + off) if 0 < ts <= top else None
+        return _make_tick(
+            {
+                "exchange_segment": seg,
+                "instrument_id": inst,
+                "message_code": code,
+                "ltp": ltp,
+                "ltq": t[10],
+                "last_traded_time": ltt if ltt is not None else self._time(t[15], off),
+                "last_update_time": lut if lut is not None else self._time(t[8], off),
+                "exchange_time": ext if ext is not None else self._time(ts, off),
+                "open": o,
+                "high": h,
+                "low": lo,
+                "close": c,
+                "volume": t[13],
+                "average_price": atp,
+                "total_buy_quantity": t[11],
+                "total_sell_quantity": t[12],
+                "total_value_traded": tvt,
+                "percent_change": pc,
+                "bid": bid,
+                "ask": ask,
+                "bids": bids,
+                "asks": asks,
+                "open_interest": None,
+                "bar_time": None,
+                "bar_volume": None,
+                "sum_qty_price": None,
+                "book_type": t[24],
+                "market_type": t[25],
+                "sequence_number": seq or None,
+            }
+        )
+
+    def _levels(self, layout: str, buf: Any, p: int) -> tuple[tuple[DepthLevel, ...], int]:
+        count = _I32.unpack_from(buf, p)[0]  # within 0.._MAX_LEVELS: checked by _choose
+        v = _ROWS[layout][count].unpack_from(buf, p + 4)
+        levels = []
+        for i in range(0, 4 * count, 4):
+            price = v[i + 1]
+            if price - price != 0.0:
+                self._count("nonfinite", buf)
+                continue
+            levels.append(_make_level(price, v[i], v[i + 2]))
+        return tuple(levels), p + 4 + _ROW_SIZE[layout] * count
+
+    def _oi_tick(
+        self, layout: str, buf: Any, body: int, meta: tuple[int, int, int, int, int]
+    ) -> Tick:
+        seg, inst, ts, seq, off = meta
+        market_type, oi = _OI_HEAD[layout].unpack_from(buf, body)[:2]
+        d = TICK_DEFAULTS.copy()
+        d["exchange_segment"] = seg
+        d["instrument_id"] = inst
+        d["message_code"] = 1510
+        d["open_interest"] = oi
+        d["exchange_time"] = self._time(ts, off)
+        d["market_type"] = market_type
+        d["sequence_number"] = seq or None
+        return _make_tick(d)
+
+    def _finite(self, value: float) -> float | None:
+        if value - value == 0.0:
+            return value
+        self._count("nonfinite", None)
+        return None
+
+    def _time(self, value: int, off: int) -> datetime | None:
+        if value == 0:
+            return None
+        if not 0 < value <= MAX_WIRE_SECONDS:
+            self._count("bad_time", None)
+            return None
+        key = value + off
+        dt = _TIME_CACHE.get(key)
+        if dt is None:
+            dt = _EPOCH_1970_IST + timedelta(seconds=key)
+            if len(_TIME_CACHE) >= _TIME_CACHE_MAX:
+                _TIME_CACHE.clear()
+            _TIME_CACHE[key] = dt
+        return dt
+
+    # -- accounting ---------------------------------------------------------------------------
+
+    def _count(self, kind: str, data: object, *, exc_info: bool = False) -> None:
+        self._counts[kind] = self._counts.get(kind, 0) + 1
+        if kind in self._logged:
+            return
+        self._logged.add(kind)
+        level = logging.DEBUG if kind in BINARY_IGNORED_KINDS else logging.WARNING
+        self._log.log(
+            level,
+            "xts binary decoder: %s in an xts-binary-packet event (%s); later ones of this kind "
+            "are only counted in stats",
+            kind,
+            _sample(data),
+            exc_info=exc_info,
+        )
+
+
+_BODY_CODES: Final = frozenset({1501, 1502, 1510})
+_TL_SIZE = {"A": 140, "B": 164}
+
+
+def _raw_message(
+    code: int, layout: str, buf: Any, body: int, meta: tuple[int, int, int, int, int], *,
+    compressed: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """A packet's raw wire values (:meth:`BinaryDecoder.decode_messages`)."""
+    seg, inst, ts, seq, version = meta
+    m: dict[str, Any] = {
+        "message_code": code,
+        "exchange_segment": seg,
+        "instrument_id": inst,
+        "compressed": compressed,
+        "message_version": version,
+        "sequence": seq,
+        "exchange_timestamp": ts,
+        "layout": layout,
+    }
+    if code == 1510:
+        head = _OI_HEAD[layout]
+        mt, oi, useg, uid, has_name = head.unpack_from(buf, body)
+        q = body + head.size
+        name = ""
+        if has_name == 1:
+            length = buf[q]
+            name = bytes(buf[q + 1 : q + 1 + length]).decode("utf-8", "replace")
+            q += 1 + length
+        m.update(
+            market_type=mt,
+            open_interest=oi,
+            underlying_segment=useg,
+            underlying_instrument_id=uid,
+            underlying_name=name,
+            underlying_total_oi=_OI_TAIL[layout].unpack_from(buf, q)[0],
+        )
+        return m
+    if code == 1502:
+        for side in ("bids", "asks"):
+            count = _I32.unpack_from(buf, body)[0]
+            v = _ROWS[layout][count].unpack_from(buf, body + 4)
+            m[side] = [
+                {"size": v[i], "price": v[i + 1], "orders": v[i + 2]}
+                for i in range(0, 4 * count, 4)
+            ]
+            body += 4 + _ROW_SIZE[layout] * count
+    t = _TL[layout].unpack_from(buf, body)
+    m.update(
+        bid={"size": t[0], "price": t[1], "orders": t[2]},
+        ask={"size": t[4], "price": t[5], "orders": t[6]},
+        last_update_time=t[8],
+        ltp=t[9],
+        ltq=t[10],
+        total_buy_qty=t[11],
+        total_sell_qty=t[12],
+        volume=t[13],
+        atp=t[14],
+        ltt=t[15],
+        percent_change=t[16],
+        open=t[17],
+        high=t[18],
+        low=t[19],
+        close=t[20],
+        total_value_traded=t[21],
+        buyback_total_buy=t[22],
+        buyback_total_sell=t[23],
+        book_type=t[24],
+        market_type=t[25],
+    )
+    return m
+
+
+def _body_length(code: int, layout: str, buf: Any, body: int, end: int) -> int:
+    """The length a ``code`` body of ``layout`` starting at ``body`` must have, or -1 when the
+    counts it depends on lie outside the payload or out of range."""
+    if code == 1502:
+        row = _ROW_SIZE[layout]
+        p = body
+        for _ in range(2):
+            if p + 4 > end:
+                return -1
+            count = _I32.unpack_from(buf, p)[0]
+            if not 0 <= count <= _MAX_LEVELS:
+                return -1
+            p += 4 + row * count
+        return p - body + _TL_SIZE[layout]
+    # 1510
+    head = _OI_HEAD[layout].size
+    fixed = head + _OI_TAIL[layout].size
+    if body + head > end:
+        return -1
+    flag = buf[body + head - 1]
+    if flag == 0:
+        return fixed
+    if flag != 1 or body + head >= end:
+        return -1
+    length: int = buf[body + head]
+    if length > 127:  # i8 length
+        return -1
+    return fixed + 1 + length
+
+
+def _sample(data: object) -> str:
+    """Type and size plus the first bytes in hex: enough to recognise a packet in a log."""
+    try:
+        if isinstance(data, bytes | bytearray | memoryview):
+            raw = bytes(data[:_SAMPLE_BYTES])
+            more = f"... ({len(data)} bytes)" if len(data) > _SAMPLE_BYTES else ""
+            return raw.hex() + more
+        if data is None:
+            return "-"
+        return f"<{type(data).__name__}>"
+    except Exception:
+        return f"<{type(data).__name__}>"
