@@ -12,12 +12,64 @@ from typing import Literal
 
 from jainam_fsm.xts.codes import BroadcastMode
 
-__all__ = ["DEFAULT_UNIVERSE", "SessionEndPolicy", "SimUser", "SimulatorConfig", "throwaway_user"]
+__all__ = [
+    "DEFAULT_UNIVERSE",
+    "BinaryKnobs",
+    "Layout",
+    "SessionEndPolicy",
+    "SimUser",
+    "SimulatorConfig",
+    "throwaway_user",
+]
 
 #: What the sockets of a session receive when that session ends (new login, logout,
 #: ``invalidate_tokens(disconnect=True)``): ``"logout"`` = a ``logout`` event then a server
 #: disconnect; ``"silent"`` = nothing at all, the socket just stays open and mute.
 SessionEndPolicy = Literal["logout", "silent"]
+
+#: Binary body layout: ``"A"`` 32-bit quantities (official SDKs), ``"B"`` 64-bit quantities
+#: (what Jainam's production server emits, [OA] offsets).
+Layout = Literal["A", "B"]
+
+
+@dataclass(frozen=True, slots=True)
+class BinaryKnobs:
+    """How the binary flavour builds its ``xts-binary-packet`` events. Changeable at run time
+    (:meth:`Simulator.set_binary_knobs`, ``POST /_sim/binary``). Defaults are our choices."""
+
+    #: Body layout of every packet (B: Jainam production).
+    layout: Layout = "B"
+    #: Share (0..1) of packets sent raw-DEFLATE compressed; which ones is seeded, so reproducible.
+    compressed_share: float = 0.5
+    #: Packets per ``xts-binary-packet`` event (1..n): a socket's due packets, in order, are cut
+    #: into events of this many, mixing instruments and codes.
+    packets_per_event: int = 1
+    #: Write ``TotalValueTraded`` as NaN (as some servers do) instead of the turnover.
+    nan_total_value_traded: bool = False
+    #: Number of ``ExtendedProperty`` key/value pairs in each packet's common header.
+    extended_properties: int = 0
+    #: Share (0..1) of packets followed by an opaque 1512 packet for the same instrument
+    #: (no public 1512 layout exists: decoders must skip it by size).
+    opaque_share: float = 0.0
+    #: Payload size of opaque packets (1512 and, on subscription, 1504), bytes.
+    opaque_size: int = 64
+    #: Add JSON-string ``listQuotes`` to subscribe answers (real binary servers send none).
+    subscribe_list_quotes: bool = False
+
+    def __post_init__(self) -> None:
+        if self.layout not in ("A", "B"):
+            raise ValueError("BinaryKnobs.layout must be 'A' or 'B'")
+        for name in ("compressed_share", "opaque_share"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"BinaryKnobs.{name} must be between 0 and 1")
+        if not 1 <= self.packets_per_event <= 1000:
+            raise ValueError("BinaryKnobs.packets_per_event must be between 1 and 1000")
+        if not 0 <= self.extended_properties <= 100:
+            raise ValueError("BinaryKnobs.extended_properties must be between 0 and 100")
+        if not 40 <= self.opaque_size <= 65535:
+            raise ValueError("BinaryKnobs.opaque_size must be between 40 and 65535")
+
 
 #: Instruments the simulator quotes out of the box (NSECM cash names and NSEFO ids as seen in
 #: the public samples). Any other ``(segment, id)`` that is subscribed gets a walk too.
@@ -90,8 +142,15 @@ class SimulatorConfig:
     ping_timeout: float = 20.0
     #: HTTP status of a login refused by :meth:`Simulator.reject_logins`.
     login_failure_status: int = 503
+    #: Binary flavour: how ``xts-binary-packet`` events are built.
+    binary: BinaryKnobs = field(default_factory=BinaryKnobs)
+    #: Emitted ticks remembered per ``(segment, instrument, code)`` for :meth:`Simulator.emitted`
+    #: (the newest ones; counts are kept for all). 0 = remember none, count only.
+    emitted_cap: int = 1000
 
     def __post_init__(self) -> None:
+        if self.emitted_cap < 0:
+            raise ValueError("SimulatorConfig.emitted_cap must be >= 0")
         if not self.users:
             raise ValueError("SimulatorConfig.users must hold at least one user")
         if len({u.app_key for u in self.users}) != len(self.users):
