@@ -33,52 +33,42 @@ import logging
 import zlib
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from struct import Struct
 from typing import Any, Final
 
+from jainam_fsm.xts.binary_layout import (
+    BODY_CODES,
+    COMMON,
+    COMMON_SIZE,
+    HDR,
+    HDR_Z,
+    I32,
+    IDS,
+    LAYOUTS,
+    OI_HEAD,
+    OLD_HEADERS,
+    ROW_SIZE,
+    ROWS,
+    TOUCHLINE,
+    body_length,
+    raw_message,
+)
 from jainam_fsm.xts.codes import EPOCH_1980_SEGMENTS
 from jainam_fsm.xts.ticks import TICK_DEFAULTS, DepthLevel, Tick, _make_level, _make_tick
 from jainam_fsm.xts.timeconv import EPOCH_1980_OFFSET, IST, MAX_WIRE_SECONDS
 
-__all__ = ["BINARY_IGNORED_KINDS", "BINARY_LAYOUTS", "BinaryDecoder"]
+__all__ = ["BINARY_IGNORED_KINDS", "BinaryDecoder"]
 
 log = logging.getLogger("jainam_fsm.xts")
 
 #: Stats kinds that are counted but are not errors (the tick, if any, is still delivered).
 BINARY_IGNORED_KINDS: Final = frozenset({"skipped", "nonfinite", "bad_time", "ambiguous_layout"})
-#: The two body layouts: A (32-bit quantities, 18-byte depth rows), B (64-bit, 22-byte rows).
-BINARY_LAYOUTS: Final = ("A", "B")
 
 #: Largest DEFLATE stream inflated in one shot; bigger ones inflate with an output bound, so a
 #: crafted stream cannot allocate more than the header's payload size (+1 byte).
 _ONE_SHOT_INFLATE = 2048
 _MAX_SKIPPED_KEYS = 512
-_MAX_LEVELS = 20  # per side; 5 in practice, the JSON decoder also accepts up to 20
 _MAX_PROPERTIES = 64
 _SAMPLE_BYTES = 64
-
-_HDR = Struct("<BHhihhH")  # flag, code, segment, instrument, book, market, payload size
-_HDR_Z = Struct("<BHhihhHH")  # ... + compressed size
-_COMMON = Struct("<HHHQqi")  # code, version, application type, token, sequence, ext count
-_IDS = Struct("<hiQ")  # segment, instrument, exchange timestamp
-_I32 = Struct("<i")
-_U8 = Struct("<B")
-# TouchlineData (+ BookType, XMarketType): the 1501 body and the tail of a 1502 body.
-_ROW = {"A": "idih", "B": "qdih"}
-_TL = {
-    "A": Struct("<idihidihqdiIIIdqddddddHHhh"),  # 140 bytes
-    "B": Struct("<qdihqdihqdqqqqdqddddddHHhh"),  # 164 bytes
-}
-_ROWS = {lay: tuple(Struct("<" + _ROW[lay] * n) for n in range(_MAX_LEVELS + 1)) for lay in _ROW}
-_ROW_SIZE = {"A": 18, "B": 22}
-# 1510: XTSMarketType, OpenInterest, UnderlyingSegment, UnderlyingInstrumentID, IsStringExists.
-_OI_HEAD = {"A": Struct("<hihQb"), "B": Struct("<hqhQb")}
-_OI_TAIL = {"A": Struct("<i"), "B": Struct("<Q")}
-_COMMON_SIZE = 40
-# Common-header variants for MessageVersion < 4 (docs: "older message versions"): body offset,
-# offset of segment/instrument/timestamp, whether SequenceNumber is present. NET reads both
-# fields always (authoritative), JSB only the 4-byte count, PYB/GO neither.
-_OLD_HEADERS = ((40, 26, True), (32, 18, False), (28, 14, False))
 
 _EPOCH_1970_IST = datetime(1970, 1, 1, tzinfo=IST)
 _TIME_CACHE: dict[int, datetime] = {}
@@ -202,7 +192,7 @@ class BinaryDecoder:
                 if off + 15 > n:
                     self._count("truncated", buf)
                     return
-                _, code, seg, inst, _, _, size = _HDR.unpack_from(buf, off)
+                _, code, seg, inst, _, _, size = HDR.unpack_from(buf, off)
                 start = off + 15
                 off = start + size
                 if off > n:
@@ -214,7 +204,7 @@ class BinaryDecoder:
                 if off + 17 > n:
                     self._count("truncated", buf)
                     return
-                _, code, seg, inst, _, _, size, csize = _HDR_Z.unpack_from(buf, off)
+                _, code, seg, inst, _, _, size, csize = HDR_Z.unpack_from(buf, off)
                 start = off + 17
                 off = start + csize
                 if off > n:
@@ -259,19 +249,19 @@ class BinaryDecoder:
         self, head: tuple[int, int, int, int], buf: Any, p: int, *, compressed: bool
     ) -> Any:
         code, seg, inst, size = head
-        if code not in _BODY_CODES:
+        if code not in BODY_CODES:
             self._skip(code, size)
             return None
         if size < 28:
             self._skip(code, size)
             return None
-        pcode, version, _, _, seq, nprops = _COMMON.unpack_from(buf, p)
+        pcode, version, _, _, seq, nprops = COMMON.unpack_from(buf, p)
         if pcode != code:
             self._count("code_mismatch", buf)
             return None
         end = p + size
         if version >= 4:
-            if size < _COMMON_SIZE:
+            if size < COMMON_SIZE:
                 self._skip(code, size)
                 return None
             q = p + 26
@@ -286,15 +276,15 @@ class BinaryDecoder:
             if found is None:
                 self._skip(code, size)
                 return None
-            pseg, pinst, ts = _IDS.unpack_from(buf, q)
+            pseg, pinst, ts = IDS.unpack_from(buf, q)
             if pseg != seg or pinst != inst:
                 self._count("id_mismatch", buf)
                 return None
         else:  # older versions: the first header variant whose length and ids both fit
-            for body_at, ids_at, has_seq in _OLD_HEADERS:
+            for body_at, ids_at, has_seq in OLD_HEADERS:
                 found = self._choose(code, buf, p + body_at, end)
                 if found is not None:
-                    pseg, pinst, ts = _IDS.unpack_from(buf, p + ids_at)
+                    pseg, pinst, ts = IDS.unpack_from(buf, p + ids_at)
                     if pseg == seg and pinst == inst:
                         seq = seq if has_seq else 0
                         break
@@ -312,7 +302,7 @@ class BinaryDecoder:
             self._count("ambiguous_layout", buf)
         if self._raw:
             meta = (seg, inst, ts, seq, version)
-            return _raw_message(code, layout, buf, body, meta, compressed=compressed)
+            return raw_message(code, layout, buf, body, meta, compressed=compressed)
         meta = (seg, inst, ts, seq, EPOCH_1980_OFFSET if seg in self.epoch_1980_segments else 0)
         if code == 1510:
             return self._oi_tick(layout, buf, body, meta)
@@ -357,7 +347,7 @@ class BinaryDecoder:
             if length == 164:
                 return "B", body, True
             return None
-        fits = [lay for lay in BINARY_LAYOUTS if _body_length(code, lay, buf, body, end) == length]
+        fits = [lay for lay in LAYOUTS if body_length(code, lay, buf, body, end) == length]
         if len(fits) == 1:
             return fits[0], body, True
         if not fits:
@@ -374,7 +364,7 @@ class BinaryDecoder:
         if key not in self._logged and len(self._logged) < _MAX_SKIPPED_KEYS:
             self._logged.add(key)
             # An unknown size of a known code may be a new layout: worth a WARNING.
-            level = logging.WARNING if code in _BODY_CODES else logging.DEBUG
+            level = logging.WARNING if code in BODY_CODES else logging.DEBUG
             self._log.log(
                 level,
                 "xts binary decoder skipped message code %d with payload size %d; later ones "
@@ -394,7 +384,7 @@ class BinaryDecoder:
         if code == 1502:
             bids, body = self._levels(layout, buf, body)
             asks, body = self._levels(layout, buf, body)
-        t = _TL[layout].unpack_from(buf, body)
+        t = TOUCHLINE[layout].unpack_from(buf, body)
         # One sum tells whether all ten doubles are finite (an overflow to inf only sends
         # a good packet down the slower per-field path).
         s = t[1] + t[5] + t[9] + t[14] + t[16] + t[17] + t[18] + t[19] + t[20] + t[21]
@@ -449,8 +439,8 @@ class BinaryDecoder:
         )
 
     def _levels(self, layout: str, buf: Any, p: int) -> tuple[tuple[DepthLevel, ...], int]:
-        count = _I32.unpack_from(buf, p)[0]  # within 0.._MAX_LEVELS: checked by _choose
-        v = _ROWS[layout][count].unpack_from(buf, p + 4)
+        count = I32.unpack_from(buf, p)[0]  # within 0.._MAX_LEVELS: checked by _choose
+        v = ROWS[layout][count].unpack_from(buf, p + 4)
         levels = []
         for i in range(0, 4 * count, 4):
             price = v[i + 1]
@@ -458,13 +448,13 @@ class BinaryDecoder:
                 self._count("nonfinite", buf)
                 continue
             levels.append(_make_level(price, v[i], v[i + 2]))
-        return tuple(levels), p + 4 + _ROW_SIZE[layout] * count
+        return tuple(levels), p + 4 + ROW_SIZE[layout] * count
 
     def _oi_tick(
         self, layout: str, buf: Any, body: int, meta: tuple[int, int, int, int, int]
     ) -> Tick:
         seg, inst, ts, seq, off = meta
-        market_type, oi = _OI_HEAD[layout].unpack_from(buf, body)[:2]
+        market_type, oi = OI_HEAD[layout].unpack_from(buf, body)[:2]
         d = TICK_DEFAULTS.copy()
         d["exchange_segment"] = seg
         d["instrument_id"] = inst
@@ -512,109 +502,6 @@ class BinaryDecoder:
             _sample(data),
             exc_info=exc_info,
         )
-
-
-_BODY_CODES: Final = frozenset({1501, 1502, 1510})
-_TL_SIZE = {"A": 140, "B": 164}
-
-
-def _raw_message(
-    code: int, layout: str, buf: Any, body: int, meta: tuple[int, int, int, int, int], *,
-    compressed: bool,
-) -> dict[str, Any]:  # fmt: skip
-    """A packet's raw wire values (:meth:`BinaryDecoder.decode_messages`)."""
-    seg, inst, ts, seq, version = meta
-    m: dict[str, Any] = {
-        "message_code": code,
-        "exchange_segment": seg,
-        "instrument_id": inst,
-        "compressed": compressed,
-        "message_version": version,
-        "sequence": seq,
-        "exchange_timestamp": ts,
-        "layout": layout,
-    }
-    if code == 1510:
-        head = _OI_HEAD[layout]
-        mt, oi, useg, uid, has_name = head.unpack_from(buf, body)
-        q = body + head.size
-        name = ""
-        if has_name == 1:
-            length = buf[q]
-            name = bytes(buf[q + 1 : q + 1 + length]).decode("utf-8", "replace")
-            q += 1 + length
-        m.update(
-            market_type=mt,
-            open_interest=oi,
-            underlying_segment=useg,
-            underlying_instrument_id=uid,
-            underlying_name=name,
-            underlying_total_oi=_OI_TAIL[layout].unpack_from(buf, q)[0],
-        )
-        return m
-    if code == 1502:
-        for side in ("bids", "asks"):
-            count = _I32.unpack_from(buf, body)[0]
-            v = _ROWS[layout][count].unpack_from(buf, body + 4)
-            m[side] = [
-                {"size": v[i], "price": v[i + 1], "orders": v[i + 2]}
-                for i in range(0, 4 * count, 4)
-            ]
-            body += 4 + _ROW_SIZE[layout] * count
-    t = _TL[layout].unpack_from(buf, body)
-    m.update(
-        bid={"size": t[0], "price": t[1], "orders": t[2]},
-        ask={"size": t[4], "price": t[5], "orders": t[6]},
-        last_update_time=t[8],
-        ltp=t[9],
-        ltq=t[10],
-        total_buy_qty=t[11],
-        total_sell_qty=t[12],
-        volume=t[13],
-        atp=t[14],
-        ltt=t[15],
-        percent_change=t[16],
-        open=t[17],
-        high=t[18],
-        low=t[19],
-        close=t[20],
-        total_value_traded=t[21],
-        buyback_total_buy=t[22],
-        buyback_total_sell=t[23],
-        book_type=t[24],
-        market_type=t[25],
-    )
-    return m
-
-
-def _body_length(code: int, layout: str, buf: Any, body: int, end: int) -> int:
-    """The length a ``code`` body of ``layout`` starting at ``body`` must have, or -1 when the
-    counts it depends on lie outside the payload or out of range."""
-    if code == 1502:
-        row = _ROW_SIZE[layout]
-        p = body
-        for _ in range(2):
-            if p + 4 > end:
-                return -1
-            count = _I32.unpack_from(buf, p)[0]
-            if not 0 <= count <= _MAX_LEVELS:
-                return -1
-            p += 4 + row * count
-        return p - body + _TL_SIZE[layout]
-    # 1510
-    head = _OI_HEAD[layout].size
-    fixed = head + _OI_TAIL[layout].size
-    if body + head > end:
-        return -1
-    flag = buf[body + head - 1]
-    if flag == 0:
-        return fixed
-    if flag != 1 or body + head >= end:
-        return -1
-    length: int = buf[body + head]
-    if length > 127:  # i8 length
-        return -1
-    return fixed + 1 + length
 
 
 def _sample(data: object) -> str:

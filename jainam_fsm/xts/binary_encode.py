@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Final, Literal
 
+from jainam_fsm.xts.binary_layout import HDR, HDR_Z, LAYOUTS, OI_HEAD, OI_TAIL, ROW, TOUCHLINE
 from jainam_fsm.xts.codes import EPOCH_1980_SEGMENTS
 from jainam_fsm.xts.ticks import DepthLevel, Tick
 from jainam_fsm.xts.timeconv import EPOCH_1980_OFFSET, IST
@@ -50,15 +51,6 @@ CORRUPT_KINDS: Final = (
     "skipped",
 )
 
-_HDR = struct.Struct("<BHhihhH")
-_HDR_Z = struct.Struct("<BHhihhHH")
-_ROW = {"A": struct.Struct("<idih"), "B": struct.Struct("<qdih")}
-_TL = {
-    "A": struct.Struct("<idihidihqdiIIIdqddddddHHhh"),
-    "B": struct.Struct("<qdihqdihqdqqqqdqddddddHHhh"),
-}
-_OI_HEAD = {"A": struct.Struct("<hihQb"), "B": struct.Struct("<hqhQb")}
-_OI_TAIL = {"A": struct.Struct("<i"), "B": struct.Struct("<Q")}
 _EPOCH_1970_IST = datetime(1970, 1, 1, tzinfo=IST)
 _SECOND = timedelta(seconds=1)
 _NAN = math.nan
@@ -117,7 +109,7 @@ def _touchline(tick: Tick, layout: Layout, epoch_1980: frozenset[int]) -> bytes:
     seg = tick.exchange_segment
     bid = tick.bid or (tick.bids[0] if tick.bids else _ZERO_ROW)
     ask = tick.ask or (tick.asks[0] if tick.asks else _ZERO_ROW)
-    return _TL[layout].pack(
+    return TOUCHLINE[layout].pack(
         bid.size, bid.price, bid.orders, 0,
         ask.size, ask.price, ask.orders, 0,
         _wire_time(tick.last_update_time, seg, epoch_1980),
@@ -137,7 +129,7 @@ def _touchline(tick: Tick, layout: Layout, epoch_1980: frozenset[int]) -> bytes:
 
 
 def _levels(levels: Sequence[DepthLevel], layout: Layout) -> bytes:
-    row = _ROW[layout]
+    row = ROW[layout]
     return struct.pack("<i", len(levels)) + b"".join(
         row.pack(level.size, level.price, level.orders, 0) for level in levels
     )
@@ -163,7 +155,7 @@ def encode_payload(
     ``"net"`` keeps SequenceNumber and the property count, ``"jsb"`` only the count, ``"pyb"``
     neither). ``underlying_*`` fill the 1510 body (``underlying_name`` at most 127 bytes).
     """
-    if layout not in ("A", "B"):
+    if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}")
     code = tick.message_code
     seg = tick.exchange_segment
@@ -188,13 +180,13 @@ def encode_payload(
             name = underlying_name.encode("utf-8")
             if len(name) > 127:
                 raise ValueError("underlying name longer than 127 bytes")
-            body = _OI_HEAD[layout].pack(
+            body = OI_HEAD[layout].pack(
                 _int(tick.market_type), _int(tick.open_interest), underlying_segment,
                 underlying_instrument_id, 1 if name else 0,
             )  # fmt: skip
             if name:
                 body += bytes([len(name)]) + name
-            body += _OI_TAIL[layout].pack(underlying_total_oi)
+            body += OI_TAIL[layout].pack(underlying_total_oi)
         else:
             raise ValueError(f"message code {code} has no binary layout (1501, 1502, 1510)")
     except struct.error as exc:
@@ -225,12 +217,12 @@ def frame_packet(
     """One packet: flag + 14-byte header (+ compressed size) + payload, raw or raw DEFLATE."""
     try:
         if not compress:
-            return _HDR.pack(0, code, segment, instrument, book_type, market_type, len(payload)) + (
+            return HDR.pack(0, code, segment, instrument, book_type, market_type, len(payload)) + (
                 payload
             )
         deflater = zlib.compressobj(level, zlib.DEFLATED, -15)
         data = deflater.compress(payload) + deflater.flush()
-        head = _HDR_Z.pack(
+        head = HDR_Z.pack(
             1, code, segment, instrument, book_type, market_type, len(payload), len(data)
         )
     except struct.error as exc:
