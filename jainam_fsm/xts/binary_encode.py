@@ -23,6 +23,7 @@ import math
 import struct
 import zlib
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Final, Literal
 
@@ -198,8 +199,6 @@ def encode_payload(
 
 
 def _with_nan_tvt(tick: Tick) -> Tick:
-    from dataclasses import replace
-
     return replace(tick, total_value_traded=_NAN)
 
 
