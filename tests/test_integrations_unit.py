@@ -440,8 +440,8 @@ def test_initialize_errors(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> 
     bare = JainamPropWebSocketAdapter(InMemoryResolver(), environ={})
     out = bare.initialize("jainam_prop", "alice")
     assert is_error(out, "CONFIG_ERROR") and "JAINAM_BASE_URL" in out["message"]  # type: ignore[index]
-    no_pepper = {k: v for k, v in env_for(tmp_path).items() if k != "JAINAM_TOKEN_PEPPER"}
-    out = JainamPropWebSocketAdapter(InMemoryResolver(), environ=no_pepper).initialize("b", "u")
+    short_pepper = env_for(tmp_path, JAINAM_TOKEN_PEPPER="too-short")
+    out = JainamPropWebSocketAdapter(InMemoryResolver(), environ=short_pepper).initialize("b", "u")
     assert is_error(out, "CONFIG_ERROR") and "JAINAM_TOKEN_PEPPER" in out["message"]  # type: ignore[index]
     out = adapter.initialize("jainam_prop", "a", {"instrument_master": str(tmp_path / "none")})
     assert is_error(out, "CONFIG_ERROR")

@@ -14,6 +14,8 @@ under the current key.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 from jainam_fsm.errors import ConfigError
+from jainam_fsm.telemetry import REDACTOR
 
 PEPPER_ENV = "JAINAM_TOKEN_PEPPER"
 SALT_ENV = "JAINAM_TOKEN_SALT"
@@ -36,6 +39,8 @@ MIN_SALT_BYTES = 16
 #: Salt used when ``JAINAM_TOKEN_SALT`` is not set. Setting your own salt is recommended.
 DEFAULT_SALT = b"jainam_fsm.token_store.v1"
 KDF_ITERATIONS = 100_000
+#: Domain separation: the fingerprint key is derived from, but never equal to, the Fernet key.
+_FINGERPRINT_LABEL = b"jainam_fsm/secret-fingerprint/v1"
 
 
 class TokenDecryptError(ConfigError):
@@ -101,9 +106,11 @@ class TokenCipher:
         validate_pepper(current.pepper)
         for spec in previous:
             validate_pepper(spec.pepper, variable=PREVIOUS_PEPPER_ENV)
+        REDACTOR.add(current.pepper, *(s.pepper for s in previous))
         self._has_previous = bool(previous)
-        keys = [Fernet(derive_key(s.pepper, s.salt)) for s in (current, *previous)]
-        self._fernet = MultiFernet(keys)
+        raw = [derive_key(s.pepper, s.salt) for s in (current, *previous)]
+        self._fernet = MultiFernet([Fernet(k) for k in raw])
+        self._mac_keys = [hmac.new(k, _FINGERPRINT_LABEL, hashlib.sha256).digest() for k in raw]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TokenCipher:
@@ -141,6 +148,26 @@ class TokenCipher:
             return self._fernet.rotate(ciphertext.encode("ascii")).decode("ascii")
         except (InvalidToken, UnicodeError, ValueError):
             raise TokenDecryptError(self._wrong_key_message()) from None
+
+    def fingerprint(self, secret: str) -> str:
+        """An HMAC-SHA256 of ``secret`` keyed with the current store key (hex).
+
+        Stored next to a token to notice a changed secret key without storing the secret: the
+        HMAC cannot be reversed or checked by anyone without the store key.
+        """
+        return self._fingerprint(self._mac_keys[0], secret)
+
+    def fingerprint_matches(self, secret: str, stored: str | None) -> bool:
+        """Whether ``stored`` is the fingerprint of ``secret`` under the current or an old key."""
+        if not stored:
+            return False
+        return any(
+            hmac.compare_digest(self._fingerprint(k, secret), stored) for k in self._mac_keys
+        )
+
+    @staticmethod
+    def _fingerprint(key: bytes, secret: str) -> str:
+        return hmac.new(key, secret.encode("utf-8"), hashlib.sha256).hexdigest()
 
     def _wrong_key_message(self) -> str:
         hint = f" or {PREVIOUS_PEPPER_ENV}/{PREVIOUS_SALT_ENV}" if self._has_previous else ""

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import platformdirs
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, event, select
 from sqlalchemy.engine import URL, make_url
@@ -37,7 +38,6 @@ from jainam_fsm.core.ports import FeedToken
 from jainam_fsm.errors import ConfigError, TokenUnavailable
 from jainam_fsm.store import schema
 from jainam_fsm.store.crypto import (
-    PEPPER_ENV,
     PREVIOUS_PEPPER_ENV,
     PREVIOUS_SALT_ENV,
     SALT_ENV,
@@ -46,11 +46,14 @@ from jainam_fsm.store.crypto import (
     parse_salt,
     validate_pepper,
 )
+from jainam_fsm.store.keyfile import announce, resolve_key
 from jainam_fsm.store.models import TABLE_NAME, AuthRecord
 
 log = logging.getLogger("jainam_fsm.store")
 
 DATABASE_URL_ENV = "JAINAM_DATABASE_URL"
+APP_NAME = "jainam-fsm"
+POSTGRES_EXTRA_HINT = "pip install 'jainam-fsm[postgres]'"
 DEFAULT_BROKER = "jainam_prop"
 _PG_LOCK_NOT_AVAILABLE = "55P03"
 _BEGIN_OPTION = "jainam_begin_immediate_ms"
@@ -69,9 +72,14 @@ class SchemaError(StoreUnavailable):
 
 
 def default_database_url() -> str:
-    """``sqlite:///$XDG_DATA_HOME/jainam-fsm/tokens.db`` (``~/.local/share`` when XDG is unset)."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return f"sqlite:///{Path(base) / 'jainam-fsm' / 'tokens.db'}"
+    """``sqlite:///<per-user data folder>/tokens.db`` (``platformdirs.user_data_path``).
+
+    On Linux that is ``$XDG_DATA_HOME/jainam-fsm`` (``~/.local/share/jainam-fsm`` when XDG is
+    unset); on macOS ``~/Library/Application Support/jainam-fsm``; on Windows the local
+    AppData folder.
+    """
+    base = platformdirs.user_data_path(APP_NAME, appauthor=False)
+    return f"sqlite:///{base / 'tokens.db'}"
 
 
 @dataclass(frozen=True)
@@ -163,7 +171,9 @@ class TokenStore:
     """Encrypted token rows in SQLite or PostgreSQL; see the module docstring.
 
     Arguments fall back to the environment: ``url`` to ``JAINAM_DATABASE_URL`` (then the
-    default SQLite file), ``pepper`` to ``JAINAM_TOKEN_PEPPER``, ``salt`` (hex) to
+    default SQLite file), ``pepper`` to ``JAINAM_TOKEN_PEPPER``, ``key_file`` to
+    ``JAINAM_TOKEN_KEY_FILE``; with neither, a SQLite store makes its own key file beside the
+    database (see :mod:`jainam_fsm.store.keyfile`); ``salt`` (hex) to
     ``JAINAM_TOKEN_SALT``; ``previous_pepper``/``previous_salt`` (a key being rotated out) to
     ``JAINAM_TOKEN_PEPPER_PREVIOUS``/``JAINAM_TOKEN_SALT_PREVIOUS``. Invalid values raise
     :class:`~jainam_fsm.errors.ConfigError` naming the variable. Nothing connects until first use.
@@ -177,6 +187,7 @@ class TokenStore:
         salt: str | bytes | None = None,
         previous_pepper: str | None = None,
         previous_salt: str | bytes | None = None,
+        key_file: str | os.PathLike[str] | None = None,
         broker: str = DEFAULT_BROKER,
         lock_timeout: float = 30.0,
         busy_timeout: float = 15.0,
@@ -187,9 +198,23 @@ class TokenStore:
         self.broker = broker
         self.lock_timeout = float(lock_timeout)
         self.busy_timeout = float(busy_timeout)
-        self._cipher = TokenCipher(*self._keys(env, pepper, salt, previous_pepper, previous_salt))
         self.url = self._resolve_url(url, env)
+        key = resolve_key(
+            env,
+            pepper=pepper,
+            key_file=key_file,
+            dialect=self.dialect,
+            sqlite_path=Path(self.url.database)
+            if self.dialect == "sqlite" and self.url.database
+            else None,
+        )
+        #: Where the key came from (``key.describe()``); never the key itself.
+        self.key_source = key.describe()
+        self._cipher = TokenCipher(
+            *self._keys(env, key.pepper, salt, previous_pepper, previous_salt)
+        )
         self._engine = self._make_engine(self.url, connect_timeout)
+        announce(self.url.render_as_string(hide_password=True), key)
         self._schema_lock = threading.Lock()
         self._schema_ready = False
 
@@ -203,7 +228,7 @@ class TokenStore:
     @staticmethod
     def _keys(
         env: Mapping[str, str],
-        pepper: str | None,
+        pepper: str,
         salt: str | bytes | None,
         previous_pepper: str | None,
         previous_salt: str | bytes | None,
@@ -213,10 +238,7 @@ class TokenStore:
                 return parse_salt(value.hex(), variable=variable)
             return parse_salt(value if value is not None else env.get(variable), variable=variable)
 
-        current = KeySpec(
-            validate_pepper(pepper if pepper is not None else env.get(PEPPER_ENV)),
-            _salt(salt, SALT_ENV),
-        )
+        current = KeySpec(pepper, _salt(salt, SALT_ENV))
         previous: list[KeySpec] = []
         old = previous_pepper if previous_pepper is not None else env.get(PREVIOUS_PEPPER_ENV)
         if old:
@@ -315,6 +337,14 @@ class TokenStore:
                     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
             return engine
+        try:
+            return self._make_pg_engine(url, connect_timeout)
+        except ImportError:
+            raise ConfigError(
+                f"a PostgreSQL token store needs the psycopg driver: {POSTGRES_EXTRA_HINT}"
+            ) from None
+
+    def _make_pg_engine(self, url: URL, connect_timeout: float) -> Engine:
         return sa.create_engine(
             url,
             hide_parameters=True,

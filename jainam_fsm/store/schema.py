@@ -2,36 +2,40 @@
 
 Alembic earns its place here: it versions the schema (table ``jainam_alembic_version``), orders
 the upgrade steps, and rewrites ``ALTER TABLE`` into SQLite's copy-and-move dance when a later
-revision needs it. The revisions live in ``jainam_fsm/store/migrations/versions`` and run
-programmatically (no ``alembic.ini``, no ``env.py``): :func:`upgrade` is handed a connection that
-already holds the store's migration lock inside an open transaction, so several processes
-starting on an empty database create the schema exactly once.
+revision needs it. The revisions live in ``jainam_fsm/store/migrations/versions`` and run through
+Alembic's public ``command.upgrade`` (no ``alembic.ini``; ``migrations/env.py`` reads the
+connection from ``Config.attributes``): :func:`upgrade` is handed a connection that already
+holds the store's migration lock inside an open transaction, so several processes starting on
+an empty database create the schema exactly once.
 """
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
 
+from alembic import command
 from alembic.config import Config
-from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
-from jainam_fsm.store.models import VERSION_TABLE, Base
+from jainam_fsm.store.models import VERSION_TABLE
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Alembic's `context`/`op` are module-level proxies: one migration at a time per process.
 _PROCESS_LOCK = threading.Lock()
 
 
-def script_directory() -> ScriptDirectory:
-    """The packaged Alembic revisions."""
+def _config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
-    return ScriptDirectory.from_config(cfg)
+    return cfg
+
+
+def script_directory() -> ScriptDirectory:
+    """The packaged Alembic revisions."""
+    return ScriptDirectory.from_config(_config())
 
 
 def head_revision() -> str:
@@ -47,20 +51,13 @@ def current_revision(conn: Connection) -> str | None:
     return ctx.get_current_revision()
 
 
-def upgrade(conn: Connection) -> None:
-    """Upgrade the database behind ``conn`` to the head revision, inside ``conn``'s transaction."""
-    script = script_directory()
-    cfg = Config()
-    cfg.set_main_option("script_location", str(_MIGRATIONS))
+def upgrade(conn: Connection, revision: str = "head") -> None:
+    """Upgrade the database behind ``conn`` to ``revision``, inside ``conn``'s transaction.
 
-    def _steps(rev: Any, _context: Any) -> Any:
-        return script._upgrade_revs("head", rev)
-
-    with _PROCESS_LOCK, EnvironmentContext(cfg, script, fn=_steps, destination_rev="head") as env:
-        env.configure(
-            connection=conn,
-            target_metadata=Base.metadata,
-            version_table=VERSION_TABLE,
-            transactional_ddl=True,
-        )
-        env.run_migrations()
+    Runs ``alembic.command.upgrade`` (Alembic's public API) with the connection passed in
+    ``Config.attributes``; ``migrations/env.py`` picks it up.
+    """
+    cfg = _config()
+    cfg.attributes["connection"] = conn
+    with _PROCESS_LOCK:
+        command.upgrade(cfg, revision)
