@@ -1,9 +1,9 @@
 """The simulator with an emit-time recorder, in a process of its own (latency benchmark).
 
-The tick payloads carry exchange time to the second only, so this host wraps the simulator's
-Engine.IO ``send_packet`` (the one call its emit loop makes per event, see
-``Simulator._emit_steps``) and notes ``time.monotonic_ns()`` the first time each packet is handed
-to Engine.IO. ``CLOCK_MONOTONIC`` is one clock for every process of the machine, so a consumer
+The tick payloads carry exchange time to the second only, so this host sets the stream's
+``frame_observer`` (called once per tick frame, right before the emit loop first sends it, see
+``Stream._emit_step``) and notes ``time.monotonic_ns()`` then.
+``CLOCK_MONOTONIC`` is one clock for every process of the machine, so a consumer
 process can subtract it from its own arrival times. The simulator code itself is untouched.
 
 Prints the simulator's JSON line like ``python -m jainam_fsm.simulator``, then obeys stdin:
@@ -20,9 +20,9 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from jainam_fsm.simulator import Simulator, SimulatorConfig
+from jainam_fsm.simulator.frames import Frame
 
 _KEY = re.compile(r'ExchangeInstrumentID\\?":(\d+).*?SequenceNumber\\?":(\d+)')
 
@@ -31,20 +31,13 @@ async def serve(args: argparse.Namespace) -> None:
     config = SimulatorConfig(
         rate=args.rate, subscription_limit=args.subscription_limit, emit_interval=args.interval
     )
-    sent: list[tuple[int, Any]] = []
+    sent: list[tuple[int, str]] = []
     async with Simulator(config) as sim:
-        eio = sim._sio.eio  # the server's Engine.IO; its emit loop calls send_packet per event
-        original = eio.send_packet
-        seen: set[int] = set()
 
-        async def send_packet(sid: str, pkt: Any) -> None:
-            key = id(pkt)  # one packet object per (tick, code), shared by every socket
-            if key not in seen:
-                seen.add(key)
-                sent.append((time.monotonic_ns(), pkt))
-            await original(sid, pkt)
+        def observe(frame: Frame) -> None:
+            sent.append((time.monotonic_ns(), frame.text))
 
-        eio.send_packet = send_packet
+        sim.stream.frame_observer = observe
         user = sim.credentials
         line = {
             "base_url": sim.base_url,
@@ -64,12 +57,11 @@ async def serve(args: argparse.Namespace) -> None:
             verb, _, arg = command.strip().partition(" ")
             if verb == "reset":
                 sent.clear()
-                seen.clear()
                 print("ok", flush=True)
             elif verb == "dump":
                 out = []
-                for t_ns, pkt in sent:
-                    match = _KEY.search(str(getattr(pkt, "data", "")))
+                for t_ns, text in sent:
+                    match = _KEY.search(text)
                     if match:
                         out.append((int(match.group(1)), int(match.group(2)), t_ns))
                 Path(arg).write_text(json.dumps(out))

@@ -435,3 +435,17 @@ async def test_simulator_starts_once_and_stops_idempotently() -> None:
     assert not _port_open(port)
     with pytest.raises(RuntimeError):
         await sim.start()
+
+
+def test_control_does_not_import_the_server() -> None:
+    # The control API drives a protocol; importing the server from it made an import loop.
+    import ast
+    import inspect
+
+    from jainam_fsm.simulator import control
+
+    tree = ast.parse(inspect.getsource(control))
+    imported = {
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert not any(m.startswith("jainam_fsm.simulator.server") for m in imported), imported

@@ -294,3 +294,21 @@ async def test_refused_login_status_is_configurable(simulator_factory: SimFactor
         )
     assert status == 502
     assert isinstance(body, str) and "502" in body
+
+
+async def test_stop_releases_delayed_rest_answers(simulator_factory: SimFactory) -> None:
+    # A REST answer held by set_rest_delay must not hold the stop (aiohttp would wait its
+    # shutdown timeout for the handler): stop answers it with 503 at once.
+    sim = await simulator_factory()
+    async with aiohttp.ClientSession() as http:
+        xts = XtsProbe(sim, http)
+        token = await xts.login()
+        sim.set_rest_delay(60.0)
+        request = asyncio.create_task(xts.subscribe(token, 1501, (1, 22)))
+        await eventually(lambda: sim.stats()["rest_in_flight"] == 1, what="request in flight")
+        await asyncio.wait_for(sim.stop(), 10.0)  # far below the 60 s delay
+        try:
+            status, _ = await asyncio.wait_for(request, 10.0)
+        except aiohttp.ClientError:
+            return  # the connection went down with the server: also released
+        assert status == 503

@@ -310,9 +310,9 @@ def test_data_packet_matches_python_socketio_encoding(payload: str) -> None:
     from engineio import packet as eio_packet
     from socketio import packet as sio_packet
 
-    from jainam_fsm.simulator.server import _data_packet
+    from jainam_fsm.simulator.frames import data_frame
 
-    ours = _data_packet("1501-json-full", payload)
+    ours = data_frame("1501-json-full", payload).eio4()[0]
     theirs = sio_packet.Packet(
         sio_packet.EVENT, namespace="/", data=["1501-json-full", payload]
     ).encode()

@@ -24,16 +24,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from jainam_fsm.simulator.server import Simulator
-
-__all__ = ["add_control_routes"]
+__all__ = ["Controllable", "add_control_routes"]
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Controllable(Protocol):
+    """What the control API drives (the :class:`~jainam_fsm.simulator.Simulator`)."""
+
+    async def sever(self, *, exclude: object = None) -> int: ...
+    async def disconnect_all(self) -> int: ...
+    def stall(self, seconds: float | None = None) -> None: ...
+    def unstall(self) -> None: ...
+    async def go_down(self, seconds: float | None = None, *, exclude: object = None) -> None: ...
+    def reject_logins(self, seconds: float) -> None: ...
+    def reject_credentials(self, on: bool = True) -> None: ...
+    async def invalidate_tokens(self, *, disconnect: bool = False) -> int: ...
+    async def expire_tokens(self) -> int: ...
+    def set_rest_delay(self, seconds: float) -> None: ...
+    async def send_malformed(self, count: int = 1) -> int: ...
+    async def restart(self, *, exclude: object = None) -> None: ...
+    def stats(self) -> dict[str, Any]: ...
 
 
 class _ParamError(ValueError):
@@ -88,7 +103,7 @@ def _ok(action: str, closing: bool = False, **extra: Any) -> web.Response:
     return web.json_response({"ok": True, "action": action, **extra}, headers=headers)
 
 
-def add_control_routes(app: web.Application, sim: Simulator) -> None:
+def add_control_routes(app: web.Application, sim: Controllable) -> None:
     """Register the ``/_sim/*`` routes of ``sim`` on ``app``."""
 
     async def sever(request: web.Request) -> web.StreamResponse:
