@@ -24,6 +24,9 @@ class FeedToken:
     value: str = field(repr=False)
     user_id: str
     expires_at: float | None = None  # unix seconds, from the JWT ``exp`` claim when known
+    #: the market-data API that issued it ("json" or "binary"), when known: a stored token
+    #: tells a later ``api="auto"`` start which API to use without probing
+    api: str | None = None
 
     @property
     def fingerprint(self) -> str:

@@ -18,6 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Hashable
+from dataclasses import replace
 from typing import Any
 
 from jainam_fsm.core.lifecycle import Lifecycle
@@ -27,12 +28,13 @@ from jainam_fsm.core.registry import DEFAULT_CONSUMER, SubscriptionRegistry
 from jainam_fsm.errors import JainamError
 from jainam_fsm.streaming.config import AdapterConfig
 from jainam_fsm.streaming.delivery import Delivery
+from jainam_fsm.streaming.flavour import Flavour
 from jainam_fsm.streaming.ingest import Ingest
 from jainam_fsm.streaming.ioloop import IoThread
 from jainam_fsm.streaming.supervisor import Supervisor
 from jainam_fsm.streaming.transport import XtsTransport
 from jainam_fsm.telemetry import REDACTOR, LoggingTelemetry
-from jainam_fsm.transport.rest import LoginResult, XtsRestClient
+from jainam_fsm.transport.rest import EndpointNotFound, LoginResult, XtsRestClient
 from jainam_fsm.xts.ticks import MarketStatus, Tick
 
 log = logging.getLogger("jainam_fsm.streaming")
@@ -88,6 +90,7 @@ class StreamingAdapter:
                     "link_lost",
                     "link_token_rejected",
                     "stalls",
+                    "undecodable_stalls",
                     "ticks_discarded_unsubscribed",
                 ),
                 0,
@@ -104,9 +107,10 @@ class StreamingAdapter:
             linger=config.delivery_linger,
         )
         self._ingest = Ingest(self.registry, self._delivery.put)
+        self._flavour = Flavour(config.api_str, config.prefix_str, config.socket_path_str)
         self._rest = XtsRestClient(
             config.base_url,
-            prefix=config.prefix_str,
+            prefix=self._flavour.prefix,
             timeout=config.request_timeout,
             verify_tls=config.verify_tls,
         )
@@ -117,8 +121,16 @@ class StreamingAdapter:
             on_data=self._ingest.on_data,
             on_link=self._on_link,
             on_snapshot=self._ingest,
+            flavour=self._flavour,
+            on_binary=self._ingest.on_binary,
+            wants=self.registry.wants,
         )
         self._stall_factor = 1
+        # Stall watchdog (supervisor thread): progress = Ingest.wanted moving.
+        self._watch_generation = -1
+        self._watch_wanted = -1
+        self._watch_wanted_on_socket = 0
+        self._watch_since = time.monotonic()
         self._sync_pending = False
         self._dropped_seen = 0
         self._tokens: TokenSource | None = None
@@ -193,6 +205,7 @@ class StreamingAdapter:
             socket_disconnects=self._transport.disconnects,
             snapshot_refills=self._transport.snapshot_refills,
             seconds_since_message=round(time.monotonic() - self._transport.last_message, 3),
+            api=self._flavour.api if self._flavour.settled else "auto",
             exhausted_reason=lc.exhausted_reason if lc else None,
         )
         return out
@@ -294,16 +307,45 @@ class StreamingAdapter:
         )
 
     def _login(self) -> LoginResult:
-        """Blocking login on the I/O loop (the token source calls it under its lock)."""
-        result = self._io.run(
+        """Blocking login on the I/O loop (the token source calls it under its lock).
+
+        With ``api="auto"`` not yet settled, the login is the probe: an HTML 404 under the
+        JSON prefix switches to the binary API and logs in there. The API that answered is
+        recorded on the token (and so in the token store), and later starts skip the probe.
+        """
+        flavour = self._flavour
+        try:
+            result = self._login_once()
+        except EndpointNotFound:
+            if flavour.settled or flavour.binary:
+                raise
+            self._settle("binary", "HTML 404 under the JSON API prefix")
+            result = self._login_once()
+        if not flavour.settled:
+            self._settle(flavour.api, "the JSON API answered the login")
+        REDACTOR.add(result.token.value)
+        self._counts["logins"] += 1
+        token = replace(result.token, api=flavour.api)
+        return replace(result, token=token)
+
+    def _login_once(self) -> LoginResult:
+        return self._io.run(
             self._rest.login(
                 self.config.app_key, self.config.secret_key, source=self.config.source
             ),
             timeout=self.config.request_timeout + 1,
         )
-        REDACTOR.add(result.token.value)
-        self._counts["logins"] += 1
-        return result
+
+    def _settle(self, api: str, why: str) -> None:
+        """Fix the API of an ``auto`` configuration (login probe or stored token)."""
+        self._flavour.settle(api)
+        self._rest.prefix = self._flavour.prefix
+        emit_safely(
+            self.telemetry,
+            "connection.api_detected",
+            logging.INFO,
+            {"api": api, "why": why, "prefix": self._flavour.prefix},
+        )
 
     def _connect_action(self) -> None:
         lc = self._lifecycle
@@ -347,33 +389,56 @@ class StreamingAdapter:
     def _watchdog(self) -> None:
         """Supervisor tick: reconnect a feed that is up and subscribed but silent.
 
-        A connection that never received a message (a closed or very quiet market) doubles
+        Only decoded data for a wanted instrument counts as life (``Ingest.wanted``); pings,
+        unwanted instruments and events that decode to nothing do not. A silent spell during
+        which undecodable events did arrive is reported as ``connection.undecodable`` (ERROR,
+        with the event names and counts) instead of ``connection.stalled``; both count as a
+        stall and reconnect.
+
+        A connection that never received anything (a closed or very quiet market) doubles
         the allowance for the next one, up to 8x, so a quiet feed is not reconnected every
-        ``stall_timeout`` forever; any message brings it back to 1x.
+        ``stall_timeout`` forever; wanted data brings it back to 1x.
         """
         self._report_drops()
         lc = self._lifecycle
+        now = time.monotonic()
+        wanted = self._ingest.wanted
+        generation = self._transport.generation
+        if generation != self._watch_generation:  # a new socket: a new watch
+            self._watch_generation = generation
+            self._watch_wanted_on_socket = 0
+            self._watch_since, self._watch_wanted = now, wanted
         if lc is None or not lc.ready or not lc.server_subscriptions:
+            self._watch_since, self._watch_wanted = now, wanted
             return
-        if self._transport.messages_on_socket:
+        if wanted != self._watch_wanted:
+            self._watch_wanted_on_socket += wanted - self._watch_wanted
+            self._watch_since, self._watch_wanted = now, wanted
             self._stall_factor = 1
         allowance = self.config.stall_timeout * self._stall_factor
-        silent = time.monotonic() - self._transport.last_message
+        silent = now - self._watch_since
         if silent <= allowance:
             return
+        undecodable = self._ingest.undecodable()
         self._counts["stalls"] += 1
-        if not self._transport.messages_on_socket:
+        if not self._watch_wanted_on_socket and not undecodable:
             self._stall_factor = min(8, self._stall_factor * 2)
-        emit_safely(
-            self.telemetry,
-            "connection.stalled",
-            logging.WARNING,
-            {
-                "silent_seconds": round(silent, 3),
-                "allowance": allowance,
-                "next_allowance": self.config.stall_timeout * self._stall_factor,
-            },
-        )
+        fields: dict[str, object] = {
+            "silent_seconds": round(silent, 3),
+            "allowance": allowance,
+            "next_allowance": self.config.stall_timeout * self._stall_factor,
+        }
+        if undecodable:
+            self._counts["undecodable_stalls"] += 1
+            fields.update(
+                events=undecodable,
+                undecodable_events=sum(undecodable.values()),
+                api=self._flavour.api,
+            )
+            emit_safely(self.telemetry, "connection.undecodable", logging.ERROR, fields)
+            lc.fire(Trigger.CONNECTION_LOST, reason="undecodable")
+            return
+        emit_safely(self.telemetry, "connection.stalled", logging.WARNING, fields)
         lc.fire(Trigger.CONNECTION_LOST, reason="stall")
 
     def _report_drops(self) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from jainam_fsm.core.backoff import BackoffPolicy
 from jainam_fsm.errors import ConfigError
+from jainam_fsm.streaming.flavour import APIS, PRESETS, default_prefix, resolve_api
 from jainam_fsm.streaming.rules import (
     Choice,
     EnumOf,
@@ -46,6 +47,11 @@ class AdapterConfig:
     secret_key: str = field(repr=False)
     prefix: str | None = None
     socket_path: str | None = None
+    #: "json" | "binary" | "auto" (see docs/configuration.md); None: the broker preset's, else
+    #: "binary" when the prefix is /apibinarymarketdata, else "json".
+    api: str | None = None
+    #: A preset ("jainam-prop", "jainam-retail", "xts"); explicit settings win over it.
+    broker: str | None = None
     user: str = "default"
     source: str = "WEBAPI"
     broadcast_mode: BroadcastMode = BroadcastMode.FULL
@@ -92,7 +98,13 @@ class AdapterConfig:
         if self.prefix is None:
             # A path in base_url (as the simulator prints it) is the REST prefix.
             path = parts.path.strip("/")
-            object.__setattr__(self, "prefix", "/" + path if path else DEFAULT_PREFIX)
+            if path:
+                object.__setattr__(self, "prefix", "/" + path)
+        # The API: explicit, else the broker preset's, else what the prefix names.
+        api = resolve_api(self.api, self.broker, self.prefix)
+        object.__setattr__(self, "api", api)
+        if self.prefix is None:
+            object.__setattr__(self, "prefix", default_prefix(api))
         object.__setattr__(self, "base_url", f"{parts.scheme}://{parts.netloc}")
         if self.socket_path is None:
             object.__setattr__(self, "socket_path", self.prefix_str.rstrip("/") + "/socket.io")
@@ -111,6 +123,12 @@ class AdapterConfig:
     def prefix_str(self) -> str:
         assert self.prefix is not None
         return self.prefix
+
+    @property
+    def api_str(self) -> str:
+        """The resolved API: "json", "binary" or "auto"."""
+        assert self.api is not None
+        return self.api
 
     @property
     def socket_path_str(self) -> str:
@@ -167,6 +185,8 @@ RULES: dict[str, Rule] = {
     "secret_key": Text("JAINAM_SECRET_KEY"),
     "prefix": Path("JAINAM_PREFIX", optional=True),
     "socket_path": Path("JAINAM_SOCKET_PATH", optional=True),
+    "api": Choice("JAINAM_API", choices=APIS, optional=True),
+    "broker": Choice("JAINAM_BROKER", choices=tuple(PRESETS), optional=True),
     "user": Text("JAINAM_USER", max_len=255),
     "source": Text("JAINAM_SOURCE", max_len=64),
     "broadcast_mode": EnumOf("JAINAM_BROADCAST_MODE", enum=BroadcastMode),

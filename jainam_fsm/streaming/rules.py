@@ -180,11 +180,14 @@ class Integer(Rule):
 
 @dataclass(frozen=True)
 class Choice(Rule):
-    """One of a few exact words."""
+    """One of a few exact words (or ``None`` when ``optional``)."""
 
     choices: tuple[str, ...] = ()
+    optional: bool = False
 
     def check(self, value: Any) -> Any:
+        if value is None and self.optional:
+            return None
         if not isinstance(value, str) or value not in self.choices:
             raise Invalid("must be one of " + ", ".join(repr(c) for c in self.choices))
         return value

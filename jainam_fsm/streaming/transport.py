@@ -21,6 +21,7 @@ import socketio
 from jainam_fsm.core.ports import FeedToken, Instrument, RequestOutcome
 from jainam_fsm.errors import TokenRejected, TransportFailure
 from jainam_fsm.streaming.config import AdapterConfig
+from jainam_fsm.streaming.flavour import BINARY_EVENT, LTP_CODE, TOUCHLINE_CODE, Flavour
 from jainam_fsm.streaming.ioloop import IoThread
 from jainam_fsm.telemetry import REDACTOR, QuietCloseLogger, RedactingFilter
 from jainam_fsm.transport.rest import XtsRestClient
@@ -48,6 +49,8 @@ ENGINEIO_LOG = _library_logger("jainam_fsm.transport.engineio")
 DATA_CODES = tuple(int(c) for c in MessageCode)
 
 DataHandler = Callable[[str, object], None]
+BinaryHandler = Callable[[object], None]
+Wants = Callable[[int, int, int], bool]
 #: ``(generation, kind, detail)``: kind is "lost", "token_rejected"
 LinkHandler = Callable[[int, str, str], None]
 
@@ -83,8 +86,14 @@ class XtsTransport:
         on_data: DataHandler,
         on_link: LinkHandler,
         on_snapshot: SnapshotSink,
+        flavour: Flavour | None = None,
+        on_binary: BinaryHandler | None = None,
+        wants: Wants | None = None,
     ) -> None:
         self.config = config
+        self.flavour = flavour or Flavour(config.api_str, config.prefix_str, config.socket_path_str)
+        self._on_binary = on_binary
+        self._wants = wants
         self._io = io
         self._rest = rest
         self._on_data = on_data
@@ -108,6 +117,12 @@ class XtsTransport:
         gen = self.generation
         REDACTOR.add(token.value)
         self._token = token
+        if not self.flavour.settled and token.api in ("json", "binary"):
+            # api="auto" and a stored token that says which API issued it: no probe.
+            assert token.api is not None
+            self.flavour.settle(token.api)
+            self._rest.prefix = self.flavour.prefix
+            log.info("market-data API %s (recorded with the stored token)", token.api)
         self.messages_on_socket = 0
         timeout = self.config.connect_timeout + self.config.join_timeout + 1.0
         self._sio = self._io.run(self._open(token, gen), timeout=timeout)
@@ -127,7 +142,7 @@ class XtsTransport:
     def subscribe(self, code: int, instruments: Sequence[Instrument]) -> RequestOutcome:
         token = self._require_token()
         return self._io.run(
-            self._subscribe(token, code, instruments),
+            self._subscribe(token, self.flavour.server_code(code), instruments),
             timeout=2 * self.config.request_timeout + 2,
         )
 
@@ -139,8 +154,13 @@ class XtsTransport:
         try:
             result = await self._rest.subscribe(token, code, instruments)
             quotes = result.list_quotes
-            if result.outcome is RequestOutcome.ALREADY and self.config.snapshot_on_already:
-                # e-session-0002 carries no snapshot: fetch one so consumers start from a price.
+            if (
+                not quotes
+                and self.config.snapshot_on_already
+                and (result.outcome is RequestOutcome.ALREADY or self.flavour.binary)
+            ):
+                # e-session-0002, and every subscribe answer of the binary API, carry no
+                # snapshot: fetch one (as JSON) so consumers start from a price.
                 try:
                     quotes = await self._rest.quotes(token, code, instruments)
                     self.snapshot_refills += 1
@@ -153,8 +173,17 @@ class XtsTransport:
 
     def unsubscribe(self, code: int, instruments: Sequence[Instrument]) -> RequestOutcome:
         token = self._require_token()
+        server_code = self.flavour.server_code(code)
+        if self.flavour.binary and server_code == TOUCHLINE_CODE and self._wants is not None:
+            # On the binary API 1501 serves both 1501 and LTP (1512) wants: keep it on the
+            # server while the other one is still wanted.
+            other = LTP_CODE if code == TOUCHLINE_CODE else TOUCHLINE_CODE
+            wants = self._wants
+            instruments = [(seg, iid) for seg, iid in instruments if not wants(seg, iid, other)]
+            if not instruments:
+                return RequestOutcome.DONE
         return self._io.run(
-            self._rest.unsubscribe(token, code, instruments),
+            self._rest.unsubscribe(token, server_code, instruments),
             timeout=self.config.request_timeout + 1,
         )
 
@@ -194,7 +223,7 @@ class XtsTransport:
             {
                 "token": token.value,
                 "userID": token.user_id,
-                "publishFormat": "JSON",
+                "publishFormat": self.flavour.publish_format,
                 "broadcastMode": BroadcastMode(cfg.broadcast_mode).value,
             }
         )
@@ -203,7 +232,7 @@ class XtsTransport:
             await sio.connect(
                 url,
                 transports=["websocket"],
-                socketio_path=cfg.socket_path_str,
+                socketio_path=self.flavour.socket_path,
                 wait_timeout=cfg.connect_timeout,
             )
         except socketio.exceptions.ConnectionError as exc:
@@ -268,6 +297,16 @@ class XtsTransport:
             on_data(event, data)
 
         sio.on("*", catch_all)
+
+        on_binary = self._on_binary
+        if self.flavour.binary and on_binary is not None:
+
+            def binary_handler(data: object = None) -> None:
+                self.last_message = time.monotonic()
+                self.messages_on_socket += 1
+                on_binary(data)
+
+            sio.on(BINARY_EVENT, binary_handler)
 
         def on_joined(data: object = None) -> None:
             if not joined.done():

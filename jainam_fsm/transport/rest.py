@@ -43,6 +43,7 @@ from jainam_fsm.errors import (
 from jainam_fsm.telemetry import scrub
 
 __all__ = [
+    "EndpointNotFound",
     "LoginResult",
     "SubscribeResult",
     "XtsRestClient",
@@ -58,6 +59,11 @@ CODE_INVALID_TOKEN = "e-session-0007"
 CODE_ALREADY_SUBSCRIBED = "e-session-0002"
 _TRANSIENT_4XX = frozenset({408, 425, 429})
 _MAX_DESCRIPTION = 200
+
+
+class EndpointNotFound(TransportFailure):
+    """HTTP 404 without a JSON envelope: the server does not serve this API prefix (servers
+    that only serve the binary API answer ``/apimarketdata`` with an nginx HTML 404)."""
 
 
 @dataclass(frozen=True)
@@ -237,6 +243,11 @@ class XtsRestClient:
         answer = _Answer(status, envelope)
         log.debug("%s %s%s -> %s %s", method, self.prefix, path, status, answer.code)
         if envelope is None:
+            if status == 404:
+                raise EndpointNotFound(
+                    f"{method} {self.prefix}{path}: HTTP 404 with no JSON envelope "
+                    "(the server does not serve this API prefix)"
+                )
             raise TransportFailure(
                 f"{method} {self.prefix}{path}: HTTP {status} with no JSON envelope"
             )
