@@ -413,7 +413,8 @@ class StreamingAdapter:
             return
         if wanted != self._watch_wanted:
             self._watch_wanted_on_socket += wanted - self._watch_wanted
-            self._watch_since, self._watch_wanted = now, wanted
+            self._watch_since = max(self._watch_since, self._ingest.wanted_at)
+            self._watch_wanted = wanted
             self._stall_factor = 1
         allowance = self.config.stall_timeout * self._stall_factor
         silent = now - self._watch_since

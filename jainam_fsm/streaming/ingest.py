@@ -31,6 +31,7 @@ once: its key is read from the parsed object, which the decoder then turns into 
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -46,6 +47,7 @@ from jainam_fsm.xts.ticks import MarketStatus, Tick, _make_tick
 log = logging.getLogger("jainam_fsm.streaming")
 
 Put = Callable[[Tick | MarketStatus], None]
+_monotonic = time.monotonic
 
 #: Counter names owned by the tick path (all present from the start: ``stats()`` copies them
 #: while the I/O thread counts).
@@ -101,8 +103,10 @@ class Ingest:
         self.decoder = XtsDecoder()
         self.binary = BinaryDecoder()
         self.counts: Counter[str] = Counter(dict.fromkeys(INGEST_COUNTERS, 0))
-        #: ticks handed over for a wanted instrument (the stall watchdog's only input)
+        #: ticks handed over for a wanted instrument, and the monotonic time of the last one
+        #: (the stall watchdog's only input)
         self.wanted = 0
+        self.wanted_at = 0.0
         #: event name -> events that decoded to nothing since the last wanted tick
         self._nothing: dict[str, int] = {}
         #: keys with a subscribe in flight -> a live tick arrived meanwhile
@@ -142,6 +146,7 @@ class Ingest:
         if self._snapshot_wait and key in self._snapshot_wait:
             self._snapshot_wait[key] = True  # live data is newer than any snapshot
         self.wanted += 1
+        self.wanted_at = _monotonic()
         if self._nothing:
             self._nothing.clear()
         self._put(tick)
