@@ -115,7 +115,7 @@ def test_registry_changes_reach_the_other_code_index() -> None:
 
 
 def test_undecodable_events_are_counted_by_name_until_wanted_data() -> None:
-    ingest, out = _setup((SEG, IID, 1501))
+    ingest, _ = _setup((SEG, IID, 1501))
     ingest.on_data("1501-json-full", "{not json")
     ingest.on_data("xts-binary-packet", b"\x00\x01")  # JSON flavour: binary is not understood
     ingest.on_data("xts-binary-packet", b"\x00\x01")
