@@ -234,6 +234,7 @@ class Ingest:
         out: dict[str, Any] = dict(self.counts)
         out["decode_errors"] = dict(self.decoder.stats)
         out["binary_decode"] = self.binary.stats()
+        out["binary_skipped"] = {f"{c}/{n}": k for (c, n), k in self.binary.skipped.items()}
         return out
 
 
