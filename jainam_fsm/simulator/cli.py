@@ -75,8 +75,20 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
         default="logout",
         help="what old sockets get when their session ends",
     )
-    parser.add_argument("--ping-interval", type=float, default=25.0)
-    parser.add_argument("--ping-timeout", type=float, default=20.0)
+    parser.add_argument(
+        "--eio",
+        type=int,
+        choices=(3, 4),
+        default=4,
+        help="Engine.IO dialect: 3 = Socket.IO 2 framing (as real XTS servers), 4 = Socket.IO 5",
+    )
+    parser.add_argument("--ping-interval", type=float, default=25.0, help="seconds (default 25)")
+    parser.add_argument(
+        "--ping-timeout",
+        type=float,
+        default=None,
+        help="seconds (default: 5 under --eio 3, 20 under --eio 4)",
+    )
     parser.add_argument("--log-level", default="WARNING", help="logging level (stderr)")
     parser.set_defaults(func=run)
     return parser
@@ -116,6 +128,7 @@ def build_config(args: argparse.Namespace) -> SimulatorConfig:
         rate=args.rate,
         seed=args.seed,
         broadcast_mode=args.broadcast_mode,
+        eio=args.eio,
         ping_interval=args.ping_interval,
         ping_timeout=args.ping_timeout,
         **kwargs,
@@ -138,6 +151,7 @@ async def _serve(config: SimulatorConfig) -> None:
                 "app_key": user.app_key,
                 "secret_key": user.secret_key,
                 "user_id": user.user_id,
+                "eio": config.eio,
             }
             sys.stdout.write(json.dumps(line) + "\n")
             sys.stdout.flush()

@@ -136,10 +136,15 @@ class SimulatorConfig:
     instruments: tuple[tuple[int, int], ...] = DEFAULT_UNIVERSE
     #: ``broadcastMode`` used when a socket URL omits it.
     broadcast_mode: BroadcastMode = BroadcastMode.FULL
-    #: Engine.IO heartbeat (python-engineio defaults); real server values are unknown.
-    #: python-engineio advertises ``pingInterval`` truncated to whole seconds, so use >= 1.
+    #: Engine.IO dialect of the socket endpoint: 3 (Socket.IO 2 framing, what the official SDKs
+    #: and the real server speak, docs/xts-protocol.md "Engine.IO 3") or 4 (python-socketio 5).
+    eio: int = 4
+    #: Engine.IO heartbeat; real server values are NOT FOUND. Defaults: 25 s interval for both
+    #: dialects; timeout ``None`` = the dialect's default: 5 s under 3 (Socket.IO 2's default,
+    #: SIO2), 20 s under 4 (python-engineio's). Under 4, python-engineio advertises
+    #: ``pingInterval`` truncated to whole seconds, so use >= 1 there.
     ping_interval: float = 25.0
-    ping_timeout: float = 20.0
+    ping_timeout: float | None = None
     #: HTTP status of a login refused by :meth:`Simulator.reject_logins`.
     login_failure_status: int = 503
     #: Binary flavour: how ``xts-binary-packet`` events are built.
@@ -161,9 +166,19 @@ class SimulatorConfig:
             raise ValueError("SimulatorConfig.rate must be >= 0 and emit_interval > 0")
         if self.subscription_limit < 0 or self.token_ttl <= 0:
             raise ValueError("SimulatorConfig.subscription_limit >= 0 and token_ttl > 0 required")
-        if self.ping_interval <= 0 or self.ping_timeout <= 0:
+        if self.eio not in (3, 4) or isinstance(self.eio, bool):
+            raise ValueError("SimulatorConfig.eio must be 3 or 4")
+        if self.ping_timeout is None:
+            object.__setattr__(self, "ping_timeout", 5.0 if self.eio == 3 else 20.0)
+        if self.ping_interval <= 0 or self.heartbeat_timeout <= 0:
             raise ValueError("SimulatorConfig.ping_interval and ping_timeout must be > 0")
         if self.on_session_end not in ("logout", "silent"):
             raise ValueError("SimulatorConfig.on_session_end must be 'logout' or 'silent'")
         if not 500 <= self.login_failure_status <= 599:
             raise ValueError("SimulatorConfig.login_failure_status must be a 5xx status")
+
+    @property
+    def heartbeat_timeout(self) -> float:
+        """``ping_timeout`` resolved (the dialect's default when it was left ``None``)."""
+        assert self.ping_timeout is not None  # filled in by __post_init__
+        return self.ping_timeout

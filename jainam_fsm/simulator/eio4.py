@@ -51,7 +51,7 @@ class Eio4Server:
             async_mode="aiohttp",
             cors_allowed_origins="*",
             ping_interval=config.ping_interval,
-            ping_timeout=config.ping_timeout,
+            ping_timeout=config.heartbeat_timeout,
             always_connect=True,  # lets us emit `error` before dropping a bad token
             logger=False,
             engineio_logger=False,

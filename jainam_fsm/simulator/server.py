@@ -8,7 +8,7 @@ everything else is delegated:
 
 * :mod:`.rest` -- REST handlers; :mod:`.validation` -- request parsing and envelopes
 * :mod:`.stream` -- admission, emit loop, server-sent events (one model for both dialects)
-* :mod:`.eio4` -- python-socketio's server
+* :mod:`.eio4` -- python-socketio's server (Engine.IO 4); :mod:`.eio3` -- Engine.IO 3 by hand
 * :mod:`.faults` -- switch state; :mod:`.stats` -- counters; :mod:`.control` -- ``/_sim/*``
 """
 
@@ -27,6 +27,7 @@ from aiohttp.web import BaseRequest, StreamResponse
 
 from jainam_fsm.simulator.config import SimulatorConfig, SimUser
 from jainam_fsm.simulator.control import add_control_routes
+from jainam_fsm.simulator.eio3 import Eio3Server
 from jainam_fsm.simulator.eio4 import Eio4Server
 from jainam_fsm.simulator.faults import FaultSwitches
 from jainam_fsm.simulator.market import Market
@@ -81,7 +82,11 @@ class Simulator:
             stream=self.stream,
         )
         self._app = web.Application(middlewares=[self._rest.middleware])
-        self._sockets = Eio4Server(cfg, self.stream)
+        self._sockets: Eio3Server | Eio4Server = (
+            Eio3Server(cfg, self.stream, self._stats)
+            if cfg.eio == 3
+            else Eio4Server(cfg, self.stream)
+        )
         self._sockets.attach(self._app, self.socketio_path)
         self._rest.install(self._app)
         add_control_routes(self._app, self)
@@ -99,6 +104,11 @@ class Simulator:
     def socketio_path(self) -> str:
         """The Socket.IO path, ``<prefix>/socket.io``."""
         return f"{self.config.prefix}/socket.io"
+
+    @property
+    def eio(self) -> int:
+        """The Engine.IO dialect served (3 or 4)."""
+        return self.config.eio
 
     @property
     def port(self) -> int:
@@ -326,6 +336,7 @@ class Simulator:
         """Counters and state, JSON-serialisable. Never contains a token or secret."""
         faults = self._faults
         out: dict[str, Any] = self._stats.snapshot()
+        out["eio"] = self.config.eio
         out["connected_sockets"] = len(self.stream.conns)
         out["stalled"] = faults.is_stalled()
         out["down"] = faults.down
