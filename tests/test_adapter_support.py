@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from jainam_fsm.core.backoff import BackoffPolicy
-from jainam_fsm.core.ports import FeedToken, TelemetrySink, TokenSource
+from jainam_fsm.core.ports import FeedToken, Refusal, TelemetrySink, TokenSource
 from jainam_fsm.simulator import SimulatorThread
 from jainam_fsm.store import StoredTokenSource, TokenStore
 from jainam_fsm.streaming import AdapterConfig, StreamingAdapter
@@ -153,6 +153,7 @@ class Harness:
         *,
         telemetry: TelemetrySink | None = None,
         on_exhausted: Callable[[str], None] | None = None,
+        on_refused: Callable[[Refusal], None] | None = None,
         **overrides: Any,
     ) -> StreamingAdapter:
         adapter = StreamingAdapter(
@@ -161,6 +162,7 @@ class Harness:
             token_source=token_factory(self.store, seen=self.tokens),
             telemetry=telemetry,
             on_exhausted=on_exhausted,
+            on_refused=on_refused,
         )
         self.adapters.append(adapter)
         return adapter

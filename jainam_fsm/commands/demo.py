@@ -130,7 +130,7 @@ class Demo:
         if readies is not None:
             while self.telemetry.readies <= readies and time.monotonic() < deadline:
                 time.sleep(0.02)
-        ok = self.adapter.wait_ready(max(0.1, deadline - time.monotonic()))
+        ok = bool(self.adapter.wait_ready(max(0.1, deadline - time.monotonic())))
         server = self.server_set()
         with self.lock:
             desired = set(self.desired)

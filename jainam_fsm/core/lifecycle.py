@@ -22,6 +22,9 @@ from jainam_fsm.core.ports import (
     Cancellable,
     Clock,
     FeedToken,
+    Readiness,
+    Refusal,
+    RefusalHook,
     RequestOutcome,
     TelemetrySink,
     TokenSource,
@@ -46,6 +49,8 @@ from jainam_fsm.errors import (
 
 #: Replays in a row before a busy registry is left to the next :meth:`Lifecycle.sync`.
 _MAX_REPLAY_ROUNDS = 8
+#: Default bound, in seconds, on the unsubscribes made at shutdown.
+DEFAULT_RELEASE_TIMEOUT = 2.0
 
 ExhaustedHook = Callable[[str], None]
 
@@ -62,6 +67,17 @@ class Lifecycle:
     :param batch: at most this many instruments per subscribe/unsubscribe request.
     :param on_exhausted: called with the reason when the machine gives up.
     :param rand: random source for backoff jitter (uniform in ``[0, 1)``).
+    :param on_refused: called with a :class:`~jainam_fsm.core.ports.Refusal` when the server
+        refuses subscriptions (once per key per replay), on the owner thread.
+    :param release_on_shutdown: at shutdown from ``connected``, unsubscribe what this session
+        holds for us, so the next process on the same session starts with room (best effort).
+    :param release_timeout: bound, in seconds, on those shutdown unsubscribes.
+
+    A session this machine did not hold before (the first token, or a new one) may carry
+    subscriptions nobody here made: a previous process's, on a reused stored token. Its
+    contents are unknown until listed: on connect, :meth:`Transport.list_subscriptions` is
+    asked once per session, and what it lists beyond the desired set is unsubscribed by the
+    replay, before anything is subscribed.
     """
 
     state: str  # set by transitions
@@ -78,9 +94,14 @@ class Lifecycle:
         batch: int = DEFAULT_BATCH,
         on_exhausted: ExhaustedHook | None = None,
         rand: Callable[[], float] | None = None,
+        on_refused: RefusalHook | None = None,
+        release_on_shutdown: bool = True,
+        release_timeout: float = DEFAULT_RELEASE_TIMEOUT,
     ) -> None:
         if batch < 1:
             raise ValueError("batch must be >= 1")
+        if not release_timeout >= 0:
+            raise ValueError("release_timeout must be >= 0")
         self.registry = registry
         self._tokens = tokens
         self._transport = transport
@@ -89,6 +110,9 @@ class Lifecycle:
         self.backoff = BackoffSchedule(policy or BackoffPolicy(), rand or random.random)
         self.batch = batch
         self._on_exhausted = on_exhausted
+        self._on_refused = on_refused
+        self.release_on_shutdown = release_on_shutdown
+        self.release_timeout = float(release_timeout)
         self._timer: Cancellable | None = None
         self._token: FeedToken | None = None
         self._rejected_token: FeedToken | None = None
@@ -100,6 +124,8 @@ class Lifecycle:
         self._maybe_server: set[SubKey] = set()
         #: Keys the server refused (e.g. limit); not asked again until the next session.
         self._refused: set[SubKey] = set()
+        #: The session's contents are not known yet (a new token): list them on connect.
+        self._unlisted = True
         self._ready = False
         #: registry version the last completed replay made the server match
         self.synced_version = -1
@@ -129,6 +155,12 @@ class Lifecycle:
     def in_sync(self) -> bool:
         """Ready, and the last replay covered the registry's current version."""
         return self.ready and self.synced_version == self.registry.version
+
+    def readiness(self) -> Readiness:
+        """Ready (and in sync) or not, with the desired subscriptions the server refused."""
+        if not self.in_sync:
+            return Readiness(False)
+        return Readiness(True, frozenset(self._refused & self.registry.keys()))
 
     @property
     def server_subscriptions(self) -> frozenset[SubKey]:
@@ -205,6 +237,7 @@ class Lifecycle:
             self._maybe_server |= self._server
             self._server.clear()
             self._refused.clear()
+            self._unlisted = True
             if self._token is not None:
                 self._emit("session.changed", logging.INFO)
         self._token = token
@@ -227,6 +260,8 @@ class Lifecycle:
         Subscriptions refused earlier (e.g. the limit) are asked for again on every connect.
         """
         self._refused.clear()
+        if self._unlisted and not self._list_session():
+            return
         self._replay(reason="reconnect" if self.backoff.attempt else "connect")
 
     def on_exit_connected(self, event: EventData) -> None:
@@ -279,9 +314,17 @@ class Lifecycle:
         self._rejected_token = None
 
     def on_enter_shut_down(self, event: EventData) -> None:
-        """Tear down: timer, socket, registry, session knowledge. Terminal."""
+        """Tear down: timer, our server subscriptions (unless kept), socket, registry, session
+        knowledge. Terminal."""
         self._ready = False
         self._cancel_timer()
+        transition = event.transition
+        if (
+            self.release_on_shutdown
+            and transition is not None
+            and transition.source == State.CONNECTED
+        ):
+            self._release()
         self._close_transport()
         self.registry.clear()
         self._server.clear()
@@ -291,6 +334,64 @@ class Lifecycle:
         self._rejected_token = None
 
     # ------------------------------------------------------------------ internals
+
+    def _list_session(self) -> bool:
+        """Learn what a session we did not hold before already has. False if that failed
+        (the failure's trigger is queued)."""
+        try:
+            listed = self._transport.list_subscriptions()
+        except TokenRejected:
+            self._rejected_token = self._token
+            self._queue(Trigger.TOKEN_REJECTED, reason="token_rejected_at_rest")
+            return False
+        except TransportFailure as exc:
+            self._queue(Trigger.CONNECTION_LOST, reason=f"list_failed: {_brief(exc)}")
+            return False
+        except Exception as exc:
+            self._internal_error("list_subscriptions", exc)
+            self._queue(Trigger.CONNECTION_LOST, reason="list_error")
+            return False
+        self._unlisted = False
+        if listed is None:
+            self._emit("session.unlisted", logging.DEBUG)
+            return True
+        foreign = listed - self._server - self.registry.keys()
+        # The list is the truth about this session: the replay unsubscribes what is not
+        # desired (first, so it frees room) and subscribes the rest of the desired set.
+        self._maybe_server = set(listed) - self._server
+        self._emit(
+            "session.listed",
+            logging.WARNING if foreign else logging.INFO,
+            subscriptions=len(listed),
+            undesired=len(foreign),
+        )
+        return True
+
+    def _release(self) -> None:
+        """Unsubscribe what the server holds for us, within ``release_timeout`` (best effort):
+        the session outlives this process when the token is stored and reused."""
+        held = set(self._server)
+        if not held:
+            return
+        deadline = self._clock.monotonic() + self.release_timeout
+        released = 0
+        error: str | None = None
+        for req in reconcile(held, set(), self.batch).unsubscribe:
+            remaining = deadline - self._clock.monotonic()
+            if remaining <= 0:
+                error = "timeout"
+                break
+            try:
+                self._transport.release(req.code, req.instruments, remaining)
+            except Exception as exc:  # best effort: the process is going away anyway
+                error = _brief(exc) if isinstance(exc, JainamError) else type(exc).__name__
+                break
+            released += len(req.instruments)
+            self._server -= {(s, i, req.code) for s, i in req.instruments}
+        fields: dict[str, object] = {"released": released, "left": len(held) - released}
+        if error is not None:
+            fields["error"] = error
+        self._emit("shutdown.released", logging.WARNING if error else logging.INFO, **fields)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -343,6 +444,7 @@ class Lifecycle:
                                 instruments=len(fresh),
                                 error=_brief(exc),
                             )
+                            self._notify_refused(Refusal(frozenset(fresh), _brief(exc)))
                         continue
                     self._server.update(keys)
                     if outcome is RequestOutcome.ALREADY:
@@ -391,6 +493,14 @@ class Lifecycle:
                 duration_ms=round((self._clock.monotonic() - started) * 1000, 3),
             )
         return True
+
+    def _notify_refused(self, refusal: Refusal) -> None:
+        if self._on_refused is None:
+            return
+        try:
+            self._on_refused(refusal)
+        except Exception as exc:  # a consumer's hook must not break the replay
+            self._internal_error("on_refused", exc)
 
     def _queue(self, trigger: Trigger, **kwargs: Any) -> None:
         # The machine is queued: this runs right after the current transition completes.

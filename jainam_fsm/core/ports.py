@@ -15,6 +15,8 @@ from typing import Protocol
 
 #: ``(exchange_segment, exchange_instrument_id)``
 Instrument = tuple[int, int]
+#: ``(exchange_segment, exchange_instrument_id, message_code)``: one server subscription
+SubKey = tuple[int, int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,60 @@ class Transport(Protocol):
     def unsubscribe(self, code: int, instruments: Sequence[Instrument]) -> RequestOutcome:
         """One unsubscribe request: one message code, a batch of instruments."""
         ...
+
+    def list_subscriptions(self) -> frozenset[SubKey] | None:
+        """Everything the session holds, as the server lists it (every message code).
+
+        ``None`` when the server offers no list (or the list is switched off). Raises like
+        :meth:`subscribe`.
+        """
+        ...
+
+    def release(self, code: int, instruments: Sequence[Instrument], timeout: float) -> None:
+        """Best-effort unsubscribe at shutdown, within ``timeout`` seconds.
+
+        Runs even while other in-flight calls are being aborted for the shutdown. Raises
+        like :meth:`unsubscribe`, or :class:`~jainam_fsm.errors.TransportFailure` on timeout.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """The server refused to subscribe ``keys`` (e.g. its subscription limit is reached)."""
+
+    keys: frozenset[SubKey]
+    #: the server's answer, short (type, HTTP status, XTS code, description)
+    error: str
+
+
+#: Called (on the machine's owner thread) when the server refuses subscriptions.
+RefusalHook = Callable[[Refusal], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """The answer of ``wait_ready()``: true when connected and reconciled.
+
+    ``partial`` tells a stream that is up but lacks refused subscriptions apart from a
+    complete one; ``refused`` names them. Truthiness is ``ready`` (as the old ``bool``).
+    """
+
+    ready: bool
+    refused: frozenset[SubKey] = frozenset()
+
+    @property
+    def partial(self) -> bool:
+        """Ready, but the server refused some desired subscriptions."""
+        return self.ready and bool(self.refused)
+
+    @property
+    def complete(self) -> bool:
+        """Ready with every desired subscription in place."""
+        return self.ready and not self.refused
+
+    def __bool__(self) -> bool:
+        return self.ready
 
 
 class Cancellable(Protocol):

@@ -14,10 +14,21 @@ from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from jainam_fsm.core.ports import Instrument
+from jainam_fsm.core.ports import Instrument, SubKey
 
-#: ``(exchange_segment, instrument_id, message_code)``
-SubKey = tuple[int, int, int]
+__all__ = [
+    "DEFAULT_BATCH",
+    "DEFAULT_CONSUMER",
+    "Plan",
+    "Request",
+    "SubKey",
+    "SubscriptionRegistry",
+    "SubscriptionSet",
+    "flatten",
+    "nest",
+    "reconcile",
+]
+
 #: ``{segment: {instrument_id: frozenset(message_codes)}}``
 SubscriptionSet = Mapping[int, Mapping[int, frozenset[int]]]
 

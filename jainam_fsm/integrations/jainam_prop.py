@@ -382,7 +382,7 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
     def wait_ready(self, timeout: float = 10.0) -> bool:
         """Block until connected with every subscription applied (False on timeout)."""
         stream = self._stream
-        return stream is not None and stream.wait_ready(timeout)
+        return stream is not None and bool(stream.wait_ready(timeout))
 
     def stats(self) -> dict[str, Any]:
         """Counters: published/dropped messages, subscribe calls, plus the stream's stats."""

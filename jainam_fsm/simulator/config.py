@@ -122,6 +122,9 @@ class SimulatorConfig:
     token_ttl: float = 86400.0
     #: Distinct ``(instrument, message code)`` pairs per session; 50 as observed (RMDOC/QT/OA).
     subscription_limit: int = 50
+    #: Serve ``GET <prefix>/instruments/subscription?xtsMessageCode=N`` (the session's list;
+    #: a documented route whose answer shape is our choice). Off = the route does not exist.
+    subscription_list: bool = True
     #: Our switch: does a fresh login keep the subscriptions of the session it replaces?
     keep_subscriptions_on_login: bool = False
     #: Our switch: what the sockets of an ended session receive.

@@ -70,6 +70,8 @@ class RestApi:
         r.add_delete(f"{p}/auth/logout", self._logout)
         r.add_post(f"{p}/instruments/subscription", self._subscribe)
         r.add_put(f"{p}/instruments/subscription", self._unsubscribe)
+        if self.config.subscription_list:
+            r.add_get(f"{p}/instruments/subscription", self._subscription_list)
         r.add_post(f"{p}/instruments/quotes", self._quotes)
         r.add_get(f"{p}/config/clientConfig", self._client_config)
         r.add_post(f"{p}/config/clientConfig", self._client_config)
@@ -226,6 +228,30 @@ class RestApi:
                     "mdp": code,
                     "unsubList": quotes_list(res.removed),
                     "Remaining_Subscription_Count": res.remaining,
+                },
+            ),
+        )
+
+    async def _subscription_list(self, request: web.Request) -> web.StreamResponse:
+        """``GET /instruments/subscription?xtsMessageCode=N``: the session's instruments for
+        one code. The route is documented (binary SDK); the answer's shape is not, so this
+        one is ours: the subscribe answer's ``mdp`` + ``quotesList`` (docs/xts-protocol.md)."""
+        self._c["list_requests"] += 1
+        session = self._session_of(request)
+        if session is None:
+            return invalid_token()
+        code = parse_code(dict(request.query))
+        listed = session.subscriptions.get(code, {})
+        return json_response(
+            200,
+            envelope(
+                "success",
+                "s-session-0003",
+                "Subscription list",
+                {
+                    "mdp": code,
+                    "quotesList": quotes_list(listed),
+                    "Remaining_Subscription_Count": self._book.remaining(session),
                 },
             ),
         )

@@ -11,7 +11,7 @@ COUNTERS: tuple[str, ...] = (
     "logins", "login_failures", "logins_refused", "logouts", "sessions_replaced",
     "subscribe_requests", "unsubscribe_requests", "already_subscribed",
     "limit_exceeded", "unsubscribe_not_subscribed", "invalid_token_requests",
-    "bad_requests", "quote_requests", "socket_connects", "socket_rejects",
+    "bad_requests", "quote_requests", "list_requests", "socket_connects", "socket_rejects",
     "socket_disconnects", "logout_events", "malformed_sent", "severs",
     "server_disconnects", "stalls", "downs", "reject_logins", "token_invalidations",
     "token_expiries", "restarts", "emit_errors", "ping_timeouts", "pings_received",

@@ -23,7 +23,13 @@ from typing import Any
 
 from jainam_fsm.core.lifecycle import Lifecycle
 from jainam_fsm.core.machine import State, Trigger
-from jainam_fsm.core.ports import TelemetrySink, TokenSource, emit_safely
+from jainam_fsm.core.ports import (
+    Readiness,
+    RefusalHook,
+    TelemetrySink,
+    TokenSource,
+    emit_safely,
+)
 from jainam_fsm.core.registry import DEFAULT_CONSUMER, SubscriptionRegistry
 from jainam_fsm.errors import JainamError
 from jainam_fsm.streaming.config import AdapterConfig
@@ -58,6 +64,8 @@ class StreamingAdapter:
         (``JAINAM_DATABASE_URL``, ``JAINAM_TOKEN_PEPPER``), so a stored token is reused.
     :param on_exhausted: called with the reason when reconnecting gives up.
     :param telemetry: the structured event sink (default: stdlib logging under ``jainam_fsm``).
+    :param on_refused: called with a :class:`~jainam_fsm.core.ports.Refusal` when the server
+        refuses subscriptions (e.g. its limit), on the supervisor thread: return quickly.
     """
 
     def __init__(
@@ -69,12 +77,14 @@ class StreamingAdapter:
         on_exhausted: Callable[[str], None] | None = None,
         on_status: StatusCallback | None = None,
         telemetry: TelemetrySink | None = None,
+        on_refused: RefusalHook | None = None,
     ) -> None:
         self.config = config
         REDACTOR.add(config.secret_key)
         self._on_tick = on_tick
         self._on_status = on_status
         self._on_exhausted_hook = on_exhausted
+        self._on_refused = on_refused
         self.telemetry: TelemetrySink = telemetry or LoggingTelemetry()
         self.registry = SubscriptionRegistry()
         self._token_source_arg = token_source
@@ -210,14 +220,21 @@ class StreamingAdapter:
         )
         return out
 
-    def wait_ready(self, timeout: float = 10.0) -> bool:
-        """Block until connected with every subscription reconciled (or ``timeout``)."""
+    def wait_ready(self, timeout: float = 10.0) -> Readiness:
+        """Block until connected with every subscription reconciled (or ``timeout``).
+
+        The answer is truthy when ready, as before; ``.partial`` is true when the server
+        refused some subscriptions (named in ``.refused``), ``.complete`` when none.
+        """
 
         def done() -> bool:
             lc = self._lifecycle
             return bool(lc is not None and lc.in_sync and self._supervisor.idle())
 
-        return self._supervisor.wait_until(done, timeout)
+        if not self._supervisor.wait_until(done, timeout):
+            return Readiness(False)
+        lc = self._lifecycle
+        return lc.readiness() if lc is not None else Readiness(False)
 
     def wait_state(self, state: State | str, timeout: float = 10.0) -> bool:
         """Block until the machine is in ``state`` (or ``timeout``)."""
@@ -283,6 +300,9 @@ class StreamingAdapter:
             policy=self.config.backoff,
             batch=self.config.batch,
             on_exhausted=self._exhausted,
+            on_refused=self._on_refused,
+            release_on_shutdown=not self.config.keep_server_subscriptions,
+            release_timeout=min(2.0, self.config.request_timeout),
         )
         self._io.start()
         self._delivery.start()

@@ -13,7 +13,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from jainam_fsm.core.machine import State
-from jainam_fsm.core.ports import TelemetrySink, TokenSource
+from jainam_fsm.core.ports import Readiness, TelemetrySink, TokenSource
 from jainam_fsm.core.registry import DEFAULT_CONSUMER
 from jainam_fsm.streaming.adapter import StreamingAdapter, TokenSourceFactory
 from jainam_fsm.streaming.config import AdapterConfig
@@ -80,7 +80,8 @@ class AsyncStreamingAdapter:
         out["async_queue_discarded_unsubscribed"] = self.discarded_unsubscribed
         return out
 
-    async def wait_ready(self, timeout: float = 10.0) -> bool:
+    async def wait_ready(self, timeout: float = 10.0) -> Readiness:
+        """See :meth:`StreamingAdapter.wait_ready` (truthy when ready; ``.partial``)."""
         return await asyncio.to_thread(self.adapter.wait_ready, timeout)
 
     async def shutdown(self) -> None:

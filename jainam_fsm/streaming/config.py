@@ -73,6 +73,12 @@ class AdapterConfig:
     delivery: str = "thread"
     #: thread delivery: after each batch, let the next burst gather this long (seconds)
     delivery_linger: float = 0.002
+    #: Leave this process's subscriptions on the server at shutdown (default: unsubscribe
+    #: them, best effort, so a restart on the same session starts with room).
+    keep_server_subscriptions: bool = False
+    #: List a session's subscriptions (``GET /instruments/subscription``) when it is new to
+    #: this adapter, so a previous process's leftovers are unsubscribed.
+    list_subscriptions: bool = True
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
 
     def __post_init__(self) -> None:
@@ -203,6 +209,8 @@ RULES: dict[str, Rule] = {
     "snapshot_on_already": Flag("JAINAM_SNAPSHOT_ON_ALREADY"),
     "delivery": Choice("JAINAM_DELIVERY", choices=("thread", "inline")),
     "delivery_linger": Number("JAINAM_DELIVERY_LINGER", high=1.0, low_open=False),
+    "keep_server_subscriptions": Flag("JAINAM_KEEP_SERVER_SUBSCRIPTIONS"),
+    "list_subscriptions": Flag("JAINAM_LIST_SUBSCRIPTIONS"),
     "backoff": InstanceOf(kind=BackoffPolicy),
 }
 

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 import socketio
 
-from jainam_fsm.core.ports import FeedToken, Instrument, RequestOutcome
+from jainam_fsm.core.ports import FeedToken, Instrument, RequestOutcome, SubKey
 from jainam_fsm.errors import TokenRejected, TransportFailure
 from jainam_fsm.streaming.config import AdapterConfig
 from jainam_fsm.streaming.flavour import BINARY_EVENT, LTP_CODE, TOUCHLINE_CODE, Flavour
@@ -186,6 +186,43 @@ class XtsTransport:
             self._rest.unsubscribe(token, server_code, instruments),
             timeout=self.config.request_timeout + 1,
         )
+
+    def list_subscriptions(self) -> frozenset[SubKey] | None:
+        if not self.config.list_subscriptions:
+            return None
+        token = self._require_token()
+        return self._io.run(self._list(token), timeout=2 * self.config.request_timeout + 2)
+
+    async def _list(self, token: FeedToken) -> frozenset[SubKey] | None:
+        # One GET per message code (the route takes one code); concurrently, so a new
+        # session costs one round trip, not eight.
+        answers = await asyncio.gather(
+            *(self._rest.subscription_list(token, code) for code in DATA_CODES)
+        )
+        if any(a is None for a in answers):
+            return None
+        return frozenset(
+            (seg, iid, code)
+            for code, listed in zip(DATA_CODES, answers, strict=True)
+            for seg, iid in listed or ()
+        )
+
+    def release(self, code: int, instruments: Sequence[Instrument], timeout: float) -> None:
+        token = self._require_token()
+        self._io.run(
+            self._release(token, code, instruments, timeout),
+            timeout=timeout + 1.0,  # the coroutine keeps the bound itself (clean cancel)
+            while_closing=True,  # shutdown has aborted the other calls; this one is its own
+        )
+
+    async def _release(
+        self, token: FeedToken, code: int, instruments: Sequence[Instrument], timeout: float
+    ) -> None:
+        try:
+            server_code = self.flavour.server_code(code)  # binary: LTP wants ride on 1501
+            await asyncio.wait_for(self._rest.unsubscribe(token, server_code, instruments), timeout)
+        except TimeoutError:
+            raise TransportFailure("unsubscribe at shutdown timed out") from None
 
     # -- internals (I/O thread) -----------------------------------------------------------
     def _require_token(self) -> FeedToken:

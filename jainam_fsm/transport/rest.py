@@ -215,6 +215,7 @@ class XtsRestClient:
         body: dict[str, Any] | None = None,
         token: str | None = None,
         secrets: Sequence[str] = (),
+        absent: frozenset[int] = frozenset(),
     ) -> _Answer:
         url = f"{self.base_url}{self.prefix}{path}"
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -243,6 +244,8 @@ class XtsRestClient:
         answer = _Answer(status, envelope)
         log.debug("%s %s%s -> %s %s", method, self.prefix, path, status, answer.code)
         if envelope is None:
+            if status in absent:
+                return answer  # the caller treats the route as not offered
             if status == 404:
                 raise EndpointNotFound(
                     f"{method} {self.prefix}{path}: HTTP 404 with no JSON envelope "
@@ -349,6 +352,28 @@ class XtsRestClient:
             self._raise_for("unsubscribe", answer, token)
         return RequestOutcome.DONE
 
+    async def subscription_list(self, token: FeedToken, code: int) -> tuple[Instrument, ...] | None:
+        """The session's instruments for ``code`` (``GET /instruments/subscription``).
+
+        ``None`` when the server does not offer the list (404/405, or an answer whose shape
+        we cannot read: that shape is undocumented, see docs/xts-protocol.md).
+        """
+        answer = await self._request(
+            "GET",
+            f"/instruments/subscription?xtsMessageCode={int(code)}",
+            token=token.value,
+            absent=frozenset({404, 405}),
+        )
+        if answer.envelope is None:
+            return None
+        if answer.code == CODE_INVALID_TOKEN:
+            raise TokenRejected(_redact(f"subscription list: {answer.describe()}", [token.value]))
+        if not answer.ok:
+            if answer.status in (404, 405):
+                return None
+            self._raise_for("subscription list", answer, token)
+        return _listed_instruments(answer.envelope.get("result") if answer.envelope else None)
+
     async def quotes(
         self, token: FeedToken, code: int, instruments: Sequence[Instrument]
     ) -> tuple[str, ...]:
@@ -391,6 +416,41 @@ def _list_quotes(answer: _Answer, what: str) -> tuple[str, ...]:
     if not isinstance(quotes, list) or not all(isinstance(q, str) for q in quotes):
         raise TransportFailure(f"{what}: result.listQuotes is not a list of JSON strings")
     return tuple(quotes)
+
+
+#: Where a subscription list may hold its instruments (the answer's shape is undocumented).
+_LIST_KEYS = ("quotesList", "instruments", "subscriptionList", "listQuotes")
+
+
+def _listed_instruments(result: object) -> tuple[Instrument, ...] | None:
+    """Instruments from a subscription-list ``result``; ``None`` if its shape is unknown."""
+    entries: object = result
+    if isinstance(result, dict):
+        found = [result[k] for k in _LIST_KEYS if k in result]
+        if not found:
+            return None
+        entries = found[0]
+    if not isinstance(entries, list):
+        return None
+    out: list[Instrument] = []
+    for entry in entries:
+        item = entry
+        if isinstance(entry, str):  # listQuotes style: a JSON string per instrument
+            try:
+                item = json.loads(entry)
+            except ValueError:
+                return None
+        if not isinstance(item, dict):
+            return None
+        seg = item.get("exchangeSegment", item.get("ExchangeSegment"))
+        iid = item.get("exchangeInstrumentID", item.get("ExchangeInstrumentID"))
+        if not isinstance(seg, int | str) or not isinstance(iid, int | str):
+            return None
+        try:
+            out.append((int(seg), int(iid)))  # ids may come as strings
+        except ValueError:
+            return None
+    return tuple(out)
 
 
 def _redact(text: str, hidden: Sequence[str]) -> str:

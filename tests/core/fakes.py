@@ -11,6 +11,7 @@ from jainam_fsm.core.ports import FeedToken, Instrument, RequestOutcome
 from jainam_fsm.core.registry import SubKey
 from jainam_fsm.errors import (
     CredentialsRejected,
+    SubscriptionRejected,
     TokenRejected,
     TokenUnavailable,
     TransportFailure,
@@ -91,6 +92,14 @@ class FakeBroker:
     confirmed: set[SubKey] = field(default_factory=set)
     duplicate_requests: list[SubKey] = field(default_factory=list)
     issued: list[str] = field(default_factory=list)
+    #: 0 = no limit; else at most this many subscriptions per session (all-or-nothing batches)
+    limit: int = 0
+    #: the server answers GET /instruments/subscription
+    lists: bool = True
+    list_requests: int = 0
+    released: list[tuple[int, tuple[Instrument, ...], float]] = field(default_factory=list)
+    #: release requests fail (e.g. the server is gone at shutdown)
+    release_fails: bool = False
 
     def login(self) -> str:
         if not self.credentials_ok:
@@ -162,6 +171,8 @@ class FakeTransport:
         keys = {(s, i, code) for s, i in instruments}
         self.broker.duplicate_requests.extend(sorted(keys & self.broker.confirmed))
         new = keys - self.broker.subs
+        if self.broker.limit and len(self.broker.subs) + len(new) > self.broker.limit:
+            raise SubscriptionRejected("HTTP 400 e-session-0004 'Subscription limit exceeded'")
         self.broker.subs |= keys
         self.broker.confirmed |= keys
         return RequestOutcome.DONE if new else RequestOutcome.ALREADY
@@ -173,6 +184,17 @@ class FakeTransport:
         self.broker.subs -= keys
         self.broker.confirmed -= keys
         return RequestOutcome.DONE
+
+    def list_subscriptions(self) -> frozenset[SubKey] | None:
+        self.broker.list_requests += 1
+        self._request()
+        return frozenset(self.broker.subs) if self.broker.lists else None
+
+    def release(self, code: int, instruments: Sequence[Instrument], timeout: float) -> None:
+        self.broker.released.append((code, tuple(instruments), timeout))
+        if self.broker.release_fails:
+            raise TransportFailure("timed out")
+        self.unsubscribe(code, instruments)
 
 
 class RecordingTelemetry:
