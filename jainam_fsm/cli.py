@@ -6,13 +6,22 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 
 
 def _cmd_diagram(args: argparse.Namespace) -> int:
     from jainam_fsm import diagrams
 
     directory = Path(args.dir)
-    if args.check:
+    try:
+        return _run_diagram(diagrams, directory, check=args.check)
+    except diagrams.MissingTool as exc:
+        print(f"jainam-fsm diagram: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run_diagram(diagrams: ModuleType, directory: Path, *, check: bool) -> int:
+    if check:
         diffs = diagrams.check(directory)
         for diff in diffs:
             print(f"{diff.path}: {diff.problem}", file=sys.stderr)

@@ -82,8 +82,23 @@ def mermaid_markdown() -> str:
     )
 
 
+class MissingTool(RuntimeError):
+    """A tool the diagrams need is not installed; the message says how to install it."""
+
+
+def _require_graphviz_bindings() -> None:
+    # Without them transitions silently falls back to Mermaid, which would produce a wrong .dot.
+    import importlib.util
+
+    if importlib.util.find_spec("graphviz") is None:
+        raise MissingTool(
+            "the Graphviz Python bindings are not installed: pip install 'jainam-fsm[dev]'"
+        )
+
+
 def dot() -> str:
     """The Graphviz DOT source: initial state marked by a point, terminal state doubled."""
+    _require_graphviz_bindings()
     lines = _graph("graphviz").source.rstrip().splitlines()
     assert lines[-1] == "}"
     extra = [
@@ -98,7 +113,7 @@ def svg(dot_source: str | None = None) -> str:
     """Render the DOT source with the ``dot`` program (Debian package ``graphviz``)."""
     exe = shutil.which("dot")
     if exe is None:
-        raise RuntimeError("the Graphviz 'dot' program is not installed (apt-get install graphviz)")
+        raise MissingTool("the Graphviz 'dot' program is not installed: apt-get install graphviz")
     result = subprocess.run(  # noqa: S603 - fixed program, our own input
         [exe, "-Tsvg"],
         input=(dot_source or dot()).encode(),
@@ -127,9 +142,10 @@ def render_all() -> dict[str, str]:
 
 def write(directory: Path) -> list[Path]:
     """Write every diagram into ``directory``; return the paths written."""
+    rendered = render_all()  # first: a missing tool leaves no half-written folder
     directory.mkdir(parents=True, exist_ok=True)
     out = []
-    for name, content in render_all().items():
+    for name, content in rendered.items():
         path = directory / name
         path.write_text(content, encoding="utf-8")
         out.append(path)

@@ -13,6 +13,7 @@ import logging
 import os
 import random
 import secrets
+import sys
 import tempfile
 import threading
 import time
@@ -20,10 +21,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rich.console import Console, Group
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
+try:  # rich is the `demo` extra, not a dependency of the library
+    from rich.console import Console, Group
+    from rich.live import Live
+    from rich.table import Table
+    from rich.text import Text
+except ModuleNotFoundError as exc:
+    if (exc.name or "").partition(".")[0] != "rich":
+        raise
+    _RICH_MISSING = True
+else:
+    _RICH_MISSING = False
 
 from jainam_fsm.core.backoff import BackoffPolicy
 from jainam_fsm.core.machine import State
@@ -174,7 +182,14 @@ def _view(demo: Demo, started: float, rate: float, duration: float, phase: str) 
     return Group(table)
 
 
+#: What ``demo`` prints (one line, exit status 2) when the `demo` extra is not installed.
+RICH_MISSING = "jainam-fsm demo needs rich for its live view: pip install 'jainam-fsm[demo]'"
+
+
 def run(args: argparse.Namespace) -> int:
+    if _RICH_MISSING:
+        print(RICH_MISSING, file=sys.stderr)
+        return 2
     duration = max(20.0, float(args.duration))
     console = Console(stderr=False)
     logging.getLogger("jainam_fsm").setLevel(logging.INFO)

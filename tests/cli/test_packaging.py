@@ -1,0 +1,106 @@
+"""The package is lean and honest: optional tools are extras, and their absence is one clear line."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+PROJECT = PYPROJECT["project"]
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {re.split(r"[\[<>=~!; ]", r, maxsplit=1)[0].lower() for r in requirements}
+
+
+def _cli_without(module: str, *argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in a fresh interpreter in which ``module`` cannot be imported."""
+    code = (
+        f"import sys; sys.modules[{module!r}] = None\n"
+        "from jainam_fsm.cli import main\n"
+        f"raise SystemExit(main({list(argv)!r}))\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def test_runtime_dependencies_leave_out_the_demo_and_diagram_tools() -> None:
+    runtime = _names(PROJECT["dependencies"])
+    assert not runtime & {"rich", "graphviz"}
+    extras = PROJECT["optional-dependencies"]
+    assert "rich" in _names(extras["demo"])
+    assert "graphviz" in _names(extras["dev"])
+    assert {"mkdocs-material", "mkdocstrings"} <= _names(extras["docs"])
+
+
+def test_ci_setup_installs_the_extras_the_readme_commands_use() -> None:
+    setup = (ROOT / ".ci" / "setup").read_text()
+    extras = re.search(r'-e "\.\[([a-z,]+)\]"', setup)
+    assert extras is not None
+    assert {"demo", "test", "dev", "docs"} <= set(extras.group(1).split(","))
+
+
+def test_license_file_is_mit_and_declared() -> None:
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    assert PROJECT["license"] == "MIT"
+    assert PROJECT["license-files"] == ["LICENSE"]
+
+
+def test_cli_works_without_rich_and_demo_says_how_to_install_it(tmp_path: Path) -> None:
+    help_ = _cli_without("rich", "--help", cwd=tmp_path)
+    assert help_.returncode == 0, help_.stderr
+    assert "demo" in help_.stdout and "stream" in help_.stdout
+
+    res = _cli_without("rich", "demo", "--duration", "20", cwd=tmp_path)
+    assert res.returncode == 2
+    assert res.stdout == ""
+    assert res.stderr.splitlines() == [
+        "jainam-fsm demo needs rich for its live view: pip install 'jainam-fsm[demo]'"
+    ]
+
+
+def test_diagram_without_graphviz_bindings_says_how_to_install_them(tmp_path: Path) -> None:
+    res = _cli_without("graphviz", "diagram", "--dir", str(tmp_path / "d"), cwd=tmp_path)
+    assert res.returncode == 2
+    assert res.stderr.splitlines() == [
+        "jainam-fsm diagram: the Graphviz Python bindings are not installed: "
+        "pip install 'jainam-fsm[dev]'"
+    ]
+    assert not (tmp_path / "d").exists()  # nothing half-written
+
+
+def _package_index_readme() -> str:
+    """The long description as configured for hatch-fancy-pypi-readme (fragments, substitutions)."""
+    conf = PYPROJECT["tool"]["hatch"]["metadata"]["hooks"]["fancy-pypi-readme"]
+    parts = []
+    for fragment in conf["fragments"]:
+        if "text" in fragment:
+            parts.append(fragment["text"])
+        else:
+            text = (ROOT / fragment["path"]).read_text()
+            marker = fragment["start-after"]
+            assert marker in text, marker
+            parts.append(text.split(marker, 1)[1])
+    out = "".join(parts)
+    for sub in conf["substitutions"]:
+        out = re.sub(sub["pattern"], sub["replacement"], out)
+    return out
+
+
+def test_package_index_description_has_only_absolute_links() -> None:
+    text = _package_index_readme()
+    links = re.findall(r"\]\(([^)]+)\)", text)
+    assert links, "the README links to its documentation"
+    assert all(link.startswith("https://") for link in links), links
+    assert "https://jainam-fsm.github.io/jainam-fsm/architecture/" in links
+    assert ".venv/bin/" not in text  # the repository-only commands stay out
