@@ -31,8 +31,9 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
         if target.is_relative_to(docs):
             return match.group(0)  # a page or file of the site: mkdocs checks it
         if not target.is_relative_to(root) or not target.exists():
-            log.warning("%s links to %s, which is not in the repository",
-                        page.file.src_path, match.group(1))
+            log.warning(
+                "%s links to %s, which is not in the repository", page.file.src_path, match.group(1)
+            )
             return match.group(0)
         return f"]({base}{target.relative_to(root).as_posix()}{match.group(2) or ''})"
 

@@ -104,3 +104,27 @@ def test_package_index_description_has_only_absolute_links() -> None:
     assert all(link.startswith("https://") for link in links), links
     assert "https://jainam-fsm.github.io/jainam-fsm/architecture/" in links
     assert ".venv/bin/" not in text  # the repository-only commands stay out
+
+
+def test_repository_never_reads_or_cites_a_folder_beside_it() -> None:
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True, timeout=60
+    ).stdout.decode()
+    files = [ROOT / name for name in listed.split("\0") if name]
+    assert files
+    beside = "shared"  # spelled apart so this file does not match itself
+    pattern = re.compile(rf"\.\./{beside}\b|\b{beside}/(notes|fixtures)\b")
+    hits = []
+    for path in files:
+        if not path.is_file():
+            continue  # deleted in the work tree, not yet committed
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        hits += [
+            f"{path.relative_to(ROOT)}:{n}"
+            for n, line in enumerate(text.splitlines(), 1)
+            if pattern.search(line)
+        ]
+    assert hits == []
