@@ -14,7 +14,9 @@ Ablations (the bare ``AsyncClient`` plus one piece of the adapter at a time):
 ``sync``     a bare python-socketio ``socketio.Client`` (threads); the handler does ``json.loads``.
 ``adapter-inline``  the same with ``delivery="inline"`` (callback on the I/O thread).
 ``adapter``  the :class:`~jainam_fsm.streaming.StreamingAdapter` delivering each decoded
-             ``Tick`` to a callback (token from a throwaway SQLite store).
+             ``Tick`` to a callback (token from a throwaway SQLite store). Against a simulator
+             serving the binary API (``--api binary``) it speaks that API (``api`` follows the
+             ``/apibinarymarketdata`` prefix): see :mod:`benchmarks.binary_cpu`.
 
 After ``--warmup`` seconds it measures, over ``--seconds``, the process CPU time
 (``time.process_time``: every thread of this process) and the events received, and prints one
@@ -407,6 +409,12 @@ def run_adapter(sim: SimInfo, args: argparse.Namespace, meter: Meter) -> dict[st
             result["decode_errors"] = sum(
                 v for k, v in stats["decode_errors"].items() if k != "decoded"
             )
+            from jainam_fsm.xts.binary import BINARY_IGNORED_KINDS
+
+            binary = stats.get("binary_decode", {})
+            result["binary_packets"] = binary.get("packets", 0)
+            tallies = {"decoded", "events", "packets", "compressed", *BINARY_IGNORED_KINDS}
+            result["decode_errors"] += sum(v for k, v in binary.items() if k not in tallies)
         finally:
             adapter.shutdown()
     return result
