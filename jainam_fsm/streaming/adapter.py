@@ -24,6 +24,7 @@ from typing import Any
 from jainam_fsm.core.lifecycle import Lifecycle
 from jainam_fsm.core.machine import State, Trigger
 from jainam_fsm.core.ports import (
+    FeedToken,
     Readiness,
     RefusalHook,
     TelemetrySink,
@@ -134,6 +135,7 @@ class StreamingAdapter:
             flavour=self._flavour,
             on_binary=self._ingest.on_binary,
             wants=self.registry.wants,
+            before_open=self._before_open,
         )
         self._stall_factor = 1
         # Stall watchdog (supervisor thread): progress = Ingest.wanted moving.
@@ -355,6 +357,23 @@ class StreamingAdapter:
             ),
             timeout=self.config.request_timeout + 1,
         )
+
+    def _before_open(self, token: FeedToken) -> None:
+        """Supervisor thread, before each socket open: an ``auto`` API not yet settled is
+        settled by the token (recorded when it was issued) or, for a token without a record,
+        by asking the JSON prefix without logging in (:meth:`XtsRestClient.serves_prefix`)."""
+        if self._flavour.settled:
+            return
+        if token.api in ("json", "binary"):
+            assert token.api is not None
+            self._settle(token.api, "recorded with the stored token")
+            return
+        rest = self._rest
+        serves_json = self._io.run(rest.serves_prefix(), timeout=self.config.request_timeout + 1)
+        if serves_json:
+            self._settle("json", "the JSON API prefix answers")
+        else:
+            self._settle("binary", "HTML 404 under the JSON API prefix")
 
     def _settle(self, api: str, why: str) -> None:
         """Fix the API of an ``auto`` configuration (login probe or stored token)."""

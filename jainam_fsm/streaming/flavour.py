@@ -95,10 +95,15 @@ class Flavour:
 
     @property
     def prefix(self) -> str:
+        # Only ``auto`` moves between the APIs' default paths; a fixed API uses them as given.
+        if self.configured != "auto":
+            return self._prefix
         return switch_path(self._prefix, self.api)
 
     @property
     def socket_path(self) -> str:
+        if self.configured != "auto":
+            return self._socket_path
         return switch_path(self._socket_path, self.api)
 
     @property

@@ -89,11 +89,13 @@ class XtsTransport:
         flavour: Flavour | None = None,
         on_binary: BinaryHandler | None = None,
         wants: Wants | None = None,
+        before_open: Callable[[FeedToken], None] | None = None,
     ) -> None:
         self.config = config
         self.flavour = flavour or Flavour(config.api_str, config.prefix_str, config.socket_path_str)
         self._on_binary = on_binary
         self._wants = wants
+        self._before_open = before_open
         self._io = io
         self._rest = rest
         self._on_data = on_data
@@ -117,12 +119,8 @@ class XtsTransport:
         gen = self.generation
         REDACTOR.add(token.value)
         self._token = token
-        if not self.flavour.settled and token.api in ("json", "binary"):
-            # api="auto" and a stored token that says which API issued it: no probe.
-            assert token.api is not None
-            self.flavour.settle(token.api)
-            self._rest.prefix = self.flavour.prefix
-            log.info("market-data API %s (recorded with the stored token)", token.api)
+        if self._before_open is not None:
+            self._before_open(token)  # e.g. settle api="auto" before the socket path is used
         self.messages_on_socket = 0
         timeout = self.config.connect_timeout + self.config.join_timeout + 1.0
         self._sio = self._io.run(self._open(token, gen), timeout=timeout)

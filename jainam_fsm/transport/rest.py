@@ -314,6 +314,16 @@ class XtsRestClient:
             app_version=app_version if isinstance(app_version, str) else None,
         )
 
+    async def serves_prefix(self) -> bool:
+        """Whether the server serves this API prefix at all, without logging in: an empty login
+        request is answered with a JSON envelope (an error) where the API exists, and with an
+        HTML 404 where it does not. Raises TransportFailure when neither can be told."""
+        try:
+            await self._request("POST", "/auth/login", body={})
+        except EndpointNotFound:
+            return False
+        return True
+
     async def logout(self, token: FeedToken) -> None:
         """End the session. An already-invalid token counts as logged out."""
         answer = await self._request("DELETE", "/auth/logout", token=token.value)
