@@ -39,6 +39,7 @@ from jainam_fsm.xts.binary_layout import (
     BODY_CODES,
     COMMON,
     COMMON_SIZE,
+    FUSED_1501,
     HDR,
     HDR_Z,
     I32,
@@ -70,6 +71,8 @@ _MAX_SKIPPED_KEYS = 512
 _MAX_PROPERTIES = 64
 _SAMPLE_BYTES = 64
 
+_new = object.__new__
+_setattr = object.__setattr__
 _EPOCH_1970_IST = datetime(1970, 1, 1, tzinfo=IST)
 _TIME_CACHE: dict[int, datetime] = {}
 _TIME_CACHE_MAX = 4096
@@ -97,6 +100,7 @@ class BinaryDecoder:
         self._events = 0
         self._packets = 0
         self._compressed = 0
+        self._nonfinite = 0  # not an error and frequent (NaN TotalValueTraded): not logged
         self._layout = "B"  # the last layout chosen unambiguously (B = Jainam production)
         self._raw = False
 
@@ -130,6 +134,8 @@ class BinaryDecoder:
             "packets": self._packets,
             "compressed": self._compressed,
         }
+        if self._nonfinite:
+            out["nonfinite"] = self._nonfinite
         out.update(self._counts)
         return out
 
@@ -224,20 +230,18 @@ class BinaryDecoder:
                 self._decoded += 1
 
     def _inflate(self, buf: Any, start: int, csize: int, size: int) -> bytes | None:
-        view = memoryview(buf)[start : start + csize]
+        stream = buf[start : start + csize]  # bytes: a small copy; memoryview: no copy
         try:
             if csize <= _ONE_SHOT_INFLATE:
-                payload = zlib.decompress(view, -15, size or 1)
+                payload = zlib.decompress(stream, -15, size or 1)
             else:
                 inflater = zlib.decompressobj(-15)
-                payload = inflater.decompress(view, size + 1)
+                payload = inflater.decompress(stream, size + 1)
                 if len(payload) <= size and not inflater.eof:  # input used up, stream unfinished
                     raise zlib.error("incomplete or truncated stream")
         except zlib.error:
             self._count("bad_deflate", buf)
             return None
-        finally:
-            view.release()
         if len(payload) != size:
             self._count("bad_inflated_length", buf)
             return None
@@ -249,6 +253,22 @@ class BinaryDecoder:
         self, head: tuple[int, int, int, int], buf: Any, p: int, *, compressed: bool
     ) -> Any:
         code, seg, inst, size = head
+        if code == 1501 and not self._raw:  # the hot path: one unpack for the whole payload
+            fused = FUSED_1501.get(size)
+            if fused is not None:
+                v = fused.unpack_from(buf, p)
+                if (
+                    v[0] == 1501
+                    and v[1] >= 4
+                    and v[5] == 0
+                    and v[6] == seg
+                    and v[7] == inst
+                    and seg > 0
+                    and inst >= 0
+                ):
+                    self._layout = "A" if size == 180 else "B"
+                    off = EPOCH_1980_OFFSET if seg in self.epoch_1980_segments else 0
+                    return self._touch_tick(v, (), (), off)
         if code not in BODY_CODES:
             self._skip(code, size)
             return None
@@ -303,10 +323,16 @@ class BinaryDecoder:
         if self._raw:
             meta = (seg, inst, ts, seq, version)
             return raw_message(code, layout, buf, body, meta, compressed=compressed)
-        meta = (seg, inst, ts, seq, EPOCH_1980_OFFSET if seg in self.epoch_1980_segments else 0)
+        off = EPOCH_1980_OFFSET if seg in self.epoch_1980_segments else 0
         if code == 1510:
-            return self._oi_tick(layout, buf, body, meta)
-        return self._touch_tick(code, layout, buf, body, meta)
+            return self._oi_tick(layout, buf, body, (seg, inst, ts, seq, off))
+        bids: tuple[DepthLevel, ...] = ()
+        asks: tuple[DepthLevel, ...] = ()
+        if code == 1502:
+            bids, body = self._levels(layout, buf, body)
+            asks, body = self._levels(layout, buf, body)
+        v = (code, version, 0, 0, seq, 0, seg, inst, ts, *TOUCHLINE[layout].unpack_from(buf, body))
+        return self._touch_tick(v, bids, asks, off)
 
     def _properties(self, buf: Any, q: int, end: int, count: int) -> int:
         """Skip ``count`` .NET key/value string pairs; the offset after them, or -1."""
@@ -376,52 +402,59 @@ class BinaryDecoder:
     # -- bodies -> ticks ------------------------------------------------------------------------
 
     def _touch_tick(
-        self, code: int, layout: str, buf: Any, body: int, meta: tuple[int, int, int, int, int]
+        self,
+        v: tuple[Any, ...],
+        bids: tuple[DepthLevel, ...],
+        asks: tuple[DepthLevel, ...],
+        off: int,
     ) -> Tick:
-        seg, inst, ts, seq, off = meta
-        bids: tuple[DepthLevel, ...] = ()
-        asks: tuple[DepthLevel, ...] = ()
-        if code == 1502:
-            bids, body = self._levels(layout, buf, body)
-            asks, body = self._levels(layout, buf, body)
-        t = TOUCHLINE[layout].unpack_from(buf, body)
-        # One sum tells whether all ten doubles are finite (an overflow to inf only sends
-        # a good packet down the slower per-field path).
-        s = t[1] + t[5] + t[9] + t[14] + t[16] + t[17] + t[18] + t[19] + t[20] + t[21]
+        """A 1501/1502 tick from ``v`` = COMMON + IDS values (9) + TOUCHLINE values (26)."""
+        # One sum tells whether the nine prices are finite (an overflow to inf only sends a
+        # good packet down the per-field path). TotalValueTraded is checked on its own: NaN
+        # there is common (NET marks the field obsolete) and must not slow every packet.
+        s = v[10] + v[14] + v[18] + v[23] + v[25] + v[26] + v[27] + v[28] + v[29]
         if s - s == 0.0:
-            bid: DepthLevel | None = _make_level(t[1], t[0], t[2])
-            ask: DepthLevel | None = _make_level(t[5], t[4], t[6])
-            ltp, atp, pc, o, h, lo, c, tvt = t[9], t[14], t[16], t[17], t[18], t[19], t[20], t[21]
+            # DepthLevels built inline (as ticks._make_level does): two calls fewer per tick.
+            bid: DepthLevel | None = _new(DepthLevel)
+            _setattr(bid, "__dict__", {"price": v[10], "size": v[9], "orders": v[11]})
+            ask: DepthLevel | None = _new(DepthLevel)
+            _setattr(ask, "__dict__", {"price": v[14], "size": v[13], "orders": v[15]})
+            ltp, atp, pc, o, h, lo, c = v[18], v[23], v[25], v[26], v[27], v[28], v[29]
         else:
             f = self._finite
-            bp, ap = f(t[1]), f(t[5])
-            bid = None if bp is None else _make_level(bp, t[0], t[2])
-            ask = None if ap is None else _make_level(ap, t[4], t[6])
-            ltp, atp, pc, tvt = f(t[9]), f(t[14]), f(t[16]), f(t[21])
-            o, h, lo, c = f(t[17]), f(t[18]), f(t[19]), f(t[20])
+            bp, ap = f(v[10]), f(v[14])
+            bid = None if bp is None else _make_level(bp, v[9], v[11])
+            ask = None if ap is None else _make_level(ap, v[13], v[15])
+            ltp, atp, pc = f(v[18]), f(v[23]), f(v[25])
+            o, h, lo, c = f(v[26]), f(v[27]), f(v[28]), f(v[29])
+        tvt = v[30]
+        if tvt - tvt != 0.0:
+            tvt = None
+            self._nonfinite += 1
         cache = _TIME_CACHE
         top = MAX_WIRE_SECONDS
-        lut = cache.get(t[8] + off) if 0 < t[8] <= top else None
-        ltt = cache.get(t[15] + off) if 0 < t[15] <= top else None
-        ext = cache.get(ts + off) if 0 < ts <= top else None
+        lut, ltt, ts = v[17], v[24], v[8]
+        lut_dt = cache.get(lut + off) if 0 < lut <= top else None
+        ltt_dt = cache.get(ltt + off) if 0 < ltt <= top else None
+        ts_dt = cache.get(ts + off) if 0 < ts <= top else None
         return _make_tick(
             {
-                "exchange_segment": seg,
-                "instrument_id": inst,
-                "message_code": code,
+                "exchange_segment": v[6],
+                "instrument_id": v[7],
+                "message_code": v[0],
                 "ltp": ltp,
-                "ltq": t[10],
-                "last_traded_time": ltt if ltt is not None else self._time(t[15], off),
-                "last_update_time": lut if lut is not None else self._time(t[8], off),
-                "exchange_time": ext if ext is not None else self._time(ts, off),
+                "ltq": v[19],
+                "last_traded_time": ltt_dt if ltt_dt is not None else self._time(ltt, off),
+                "last_update_time": lut_dt if lut_dt is not None else self._time(lut, off),
+                "exchange_time": ts_dt if ts_dt is not None else self._time(ts, off),
                 "open": o,
                 "high": h,
                 "low": lo,
                 "close": c,
-                "volume": t[13],
+                "volume": v[22],
                 "average_price": atp,
-                "total_buy_quantity": t[11],
-                "total_sell_quantity": t[12],
+                "total_buy_quantity": v[20],
+                "total_sell_quantity": v[21],
                 "total_value_traded": tvt,
                 "percent_change": pc,
                 "bid": bid,
@@ -432,22 +465,25 @@ class BinaryDecoder:
                 "bar_time": None,
                 "bar_volume": None,
                 "sum_qty_price": None,
-                "book_type": t[24],
-                "market_type": t[25],
-                "sequence_number": seq or None,
+                "book_type": v[33],
+                "market_type": v[34],
+                "sequence_number": v[4] or None,
             }
         )
 
     def _levels(self, layout: str, buf: Any, p: int) -> tuple[tuple[DepthLevel, ...], int]:
         count = I32.unpack_from(buf, p)[0]  # within 0.._MAX_LEVELS: checked by _choose
         v = ROWS[layout][count].unpack_from(buf, p + 4)
-        levels = []
+        levels: list[DepthLevel] = []
+        append = levels.append
         for i in range(0, 4 * count, 4):
             price = v[i + 1]
             if price - price != 0.0:
-                self._count("nonfinite", buf)
+                self._nonfinite += 1
                 continue
-            levels.append(_make_level(price, v[i], v[i + 2]))
+            level = _new(DepthLevel)
+            _setattr(level, "__dict__", {"price": price, "size": v[i], "orders": v[i + 2]})
+            append(level)
         return tuple(levels), p + 4 + ROW_SIZE[layout] * count
 
     def _oi_tick(
@@ -468,7 +504,7 @@ class BinaryDecoder:
     def _finite(self, value: float) -> float | None:
         if value - value == 0.0:
             return value
-        self._count("nonfinite", None)
+        self._nonfinite += 1
         return None
 
     def _time(self, value: int, off: int) -> datetime | None:

@@ -22,6 +22,7 @@ __all__ = [
     "BODY_CODES",
     "COMMON",
     "COMMON_SIZE",
+    "FUSED_1501",
     "HDR",
     "HDR_Z",
     "I32",
@@ -73,6 +74,12 @@ TOUCHLINE: Final = {
     "B": Struct("<qdihqdihqdqqqqdqddddddHHhh"),
 }
 TOUCHLINE_SIZE: Final = {"A": 140, "B": 164}
+#: A whole version-4 1501 payload without extended properties (COMMON + IDS + TOUCHLINE) in
+#: one Struct, keyed by payload size (180: layout A, 204: layout B): the hot path's one unpack.
+FUSED_1501: Final = {
+    40 + TOUCHLINE_SIZE[lay]: Struct(COMMON.format + IDS.format[1:] + TOUCHLINE[lay].format[1:])
+    for lay in LAYOUTS
+}
 #: 1510: XTSMarketType, OpenInterest, UnderlyingSegment, UnderlyingInstrumentID, IsStringExists.
 OI_HEAD: Final = {"A": Struct("<hihQb"), "B": Struct("<hqhQb")}
 #: 1510: UnderlyingTotalOpenInterest.
