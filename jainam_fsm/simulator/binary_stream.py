@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 
 from jainam_fsm.simulator.config import BinaryKnobs
 from jainam_fsm.simulator.emitted import EmittedLog
+from jainam_fsm.simulator.frames import Frame
 from jainam_fsm.simulator.payloads import render_full, render_partial
 from jainam_fsm.xts.binary_encode import (
     CORRUPT_KINDS,
@@ -40,7 +41,10 @@ __all__ = [
     "BINARY_MALFORMED_KINDS",
     "BinaryStream",
     "Outgoing",
+    "binary_frame",
     "binary_tick",
+    "joined_payload",
+    "malformed_event",
 ]
 
 #: The Socket.IO event carrying binary packets [NET], [PYB], [JSB].
@@ -57,6 +61,25 @@ _OPAQUE: frozenset[int] = frozenset({MessageCode.LTP, MessageCode.INDEX})
 #: each name is the decoder's stats kind that counts it (flag neither 0 nor 1, cut short,
 #: not DEFLATE, inflating to another size, a 1501 whose size fits no layout).
 BINARY_MALFORMED_KINDS: tuple[str, ...] = CORRUPT_KINDS
+
+
+#: Socket.IO text of a binary event with one attachment, as python-socketio encodes it (a test
+#: pins the equality): built once, every binary event reuses it.
+_BINARY_EVENT_TEXT = '51-["xts-binary-packet",{"_placeholder":true,"num":0}]'
+
+
+def binary_frame(data: bytes) -> Frame:
+    """The frame of one ``xts-binary-packet`` event carrying ``data`` as its attachment."""
+    return Frame(_BINARY_EVENT_TEXT, (data,))
+
+
+def joined_payload(sid: str) -> dict[str, str]:
+    """The binary server's ``joined`` object [NET-LOG22]."""
+    return {
+        "type": "success",
+        "code": "s-socket-0001",
+        "description": f"Socket joined successfully! SocketId={sid}",
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +163,11 @@ class BinaryStream:
         return packets
 
     def events(
-        self, items: Iterable[tuple[int, Tick]], *, partial: bool, previous: dict[object, Tick]
+        self,
+        items: Iterable[tuple[int, Tick]],
+        *,
+        partial: bool,
+        previous: dict[tuple[int, tuple[int, int]], Tick],
     ) -> list[Outgoing]:
         """The events for one socket: its due ``(code, tick)`` items, in order.
 

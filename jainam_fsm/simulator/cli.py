@@ -1,6 +1,6 @@
 """``jainam-fsm simulator``: run the XTS simulator until SIGINT/SIGTERM.
 
-Prints one JSON line first -- ``{"base_url", "root_url", "socketio_path", "app_key",
+Prints one JSON line first -- ``{"api", "base_url", "root_url", "socketio_path", "app_key",
 "secret_key", "user_id", "control_url"}`` -- so a caller can read where it listens and which
 throwaway credentials it accepts. Those credentials are the simulator's own, made up per run
 (or set by flags); they open nothing but this simulator.
@@ -17,7 +17,7 @@ import signal
 import sys
 from typing import Any
 
-from jainam_fsm.simulator.config import SimulatorConfig, SimUser, throwaway_user
+from jainam_fsm.simulator.config import BinaryKnobs, SimulatorConfig, SimUser, throwaway_user
 from jainam_fsm.simulator.server import Simulator
 from jainam_fsm.xts.codes import BroadcastMode
 
@@ -45,7 +45,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     """Add the simulator options to ``parser``."""
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="TCP port; 0 = any free port")
-    parser.add_argument("--prefix", default="/apimarketdata", help="REST prefix")
+    parser.add_argument(
+        "--api",
+        choices=("json", "binary"),
+        default="json",
+        help="market-data API flavour: json (/apimarketdata, <code>-json-* strings) or binary "
+        "(/apibinarymarketdata, xts-binary-packet events)",
+    )
+    parser.add_argument("--prefix", default="", help="REST prefix (default: the flavour's own)")
     parser.add_argument("--app-key", help="accepted app key (default: random)")
     parser.add_argument("--secret-key", help="accepted secret key (default: random)")
     parser.add_argument("--user-id", default="SIM001", help="client id returned by login")
@@ -89,9 +96,61 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
         default=None,
         help="seconds (default: 5 under --eio 3, 20 under --eio 4)",
     )
+    _add_binary_options(parser)
+    parser.add_argument(
+        "--emitted-cap",
+        type=int,
+        default=1000,
+        help="ticks remembered per instrument and code for /_sim/emitted (0 = counts only)",
+    )
     parser.add_argument("--log-level", default="WARNING", help="logging level (stderr)")
     parser.set_defaults(func=run)
     return parser
+
+
+def _share(text: str) -> float:
+    problem = f"expected a number between 0 and 1, got {text!r}"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(problem) from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
+def _add_binary_options(parser: argparse.ArgumentParser) -> None:
+    d = BinaryKnobs()
+    g = parser.add_argument_group("binary flavour (--api binary)")
+    g.add_argument("--layout", choices=("A", "B"), default=d.layout, help="body layout")
+    g.add_argument(
+        "--compressed-share",
+        type=_share,
+        default=d.compressed_share,
+        help="share of packets sent raw-DEFLATE compressed (0..1)",
+    )
+    g.add_argument(
+        "--packets-per-event", type=int, default=d.packets_per_event, help="packets per event"
+    )
+    g.add_argument("--nan-tvt", action="store_true", help="write TotalValueTraded as NaN")
+    g.add_argument(
+        "--extended-properties",
+        type=int,
+        default=d.extended_properties,
+        help="extended key/value properties per packet header",
+    )
+    g.add_argument(
+        "--opaque-share",
+        type=_share,
+        default=d.opaque_share,
+        help="share of packets followed by an opaque 1512 packet (0..1)",
+    )
+    g.add_argument("--opaque-size", type=int, default=d.opaque_size, help="opaque payload bytes")
+    g.add_argument(
+        "--subscribe-list-quotes",
+        action="store_true",
+        help="add listQuotes to subscribe answers (real binary servers send none)",
+    )
 
 
 def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
@@ -116,10 +175,23 @@ def build_config(args: argparse.Namespace) -> SimulatorConfig:
     kwargs: dict[str, Any] = {}
     if args.instruments:
         kwargs["instruments"] = tuple(args.instruments)
+    binary = BinaryKnobs(
+        layout=args.layout,
+        compressed_share=args.compressed_share,
+        packets_per_event=args.packets_per_event,
+        nan_total_value_traded=args.nan_tvt,
+        extended_properties=args.extended_properties,
+        opaque_share=args.opaque_share,
+        opaque_size=args.opaque_size,
+        subscribe_list_quotes=args.subscribe_list_quotes,
+    )
     return SimulatorConfig(
         host=args.host,
         port=args.port,
+        api=args.api,
         prefix=args.prefix,
+        binary=binary,
+        emitted_cap=args.emitted_cap,
         users=(user,),
         token_ttl=args.token_ttl,
         subscription_limit=args.subscription_limit,
@@ -144,6 +216,7 @@ async def _serve(config: SimulatorConfig) -> None:
         async with Simulator(config) as sim:
             user = sim.credentials
             line = {
+                "api": config.api,
                 "base_url": sim.base_url,
                 "root_url": sim.root_url,
                 "socketio_path": sim.socketio_path,

@@ -13,7 +13,9 @@ from typing import Literal
 from jainam_fsm.xts.codes import BroadcastMode
 
 __all__ = [
+    "API_PREFIXES",
     "DEFAULT_UNIVERSE",
+    "ApiFlavour",
     "BinaryKnobs",
     "Layout",
     "SessionEndPolicy",
@@ -26,6 +28,13 @@ __all__ = [
 #: ``invalidate_tokens(disconnect=True)``): ``"logout"`` = a ``logout`` event then a server
 #: disconnect; ``"silent"`` = nothing at all, the socket just stays open and mute.
 SessionEndPolicy = Literal["logout", "silent"]
+
+#: Which market-data API the simulator serves: the JSON one (``<code>-json-full`` strings) or the
+#: binary one (``xts-binary-packet`` attachments), see docs/xts-protocol.md.
+ApiFlavour = Literal["json", "binary"]
+
+#: The REST prefix each flavour is served under (docs/xts-protocol.md [JP], [NET-LOG22]).
+API_PREFIXES: dict[str, str] = {"json": "/apimarketdata", "binary": "/apibinarymarketdata"}
 
 #: Binary body layout: ``"A"`` 32-bit quantities (official SDKs), ``"B"`` 64-bit quantities
 #: (what Jainam's production server emits, [OA] offsets).
@@ -114,8 +123,11 @@ class SimulatorConfig:
     host: str = "127.0.0.1"
     #: 0 = an ephemeral port; after ``go_down`` the simulator comes back on the port it got.
     port: int = 0
+    #: Market-data API flavour: ``"json"`` or ``"binary"`` (docs/xts-protocol.md).
+    api: ApiFlavour = "json"
     #: REST prefix; the socket path is ``<prefix>/socket.io``. Configurable because brokers differ.
-    prefix: str = "/apimarketdata"
+    #: Empty = the flavour's own (:data:`API_PREFIXES`); :attr:`rest_prefix` is the one in use.
+    prefix: str = ""
     #: Accepted credentials; the first one is :attr:`Simulator.credentials`.
     users: tuple[SimUser, ...] = field(default_factory=_default_users)
     #: JWT ``exp - iat``: 24 h as observed (openalgo #373 log).
@@ -157,13 +169,15 @@ class SimulatorConfig:
     emitted_cap: int = 1000
 
     def __post_init__(self) -> None:
+        if self.api not in API_PREFIXES:
+            raise ValueError("SimulatorConfig.api must be 'json' or 'binary'")
         if self.emitted_cap < 0:
             raise ValueError("SimulatorConfig.emitted_cap must be >= 0")
         if not self.users:
             raise ValueError("SimulatorConfig.users must hold at least one user")
         if len({u.app_key for u in self.users}) != len(self.users):
             raise ValueError("SimulatorConfig.users: app keys must be distinct")
-        if not self.prefix.startswith("/") or self.prefix.endswith("/"):
+        if self.prefix and (not self.prefix.startswith("/") or self.prefix.endswith("/")):
             raise ValueError("SimulatorConfig.prefix must start with '/' and not end with '/'")
         if self.rate < 0 or self.emit_interval <= 0:
             raise ValueError("SimulatorConfig.rate must be >= 0 and emit_interval > 0")
@@ -185,3 +199,15 @@ class SimulatorConfig:
         """``ping_timeout`` resolved (the dialect's default when it was left ``None``)."""
         assert self.ping_timeout is not None  # filled in by __post_init__
         return self.ping_timeout
+
+    @property
+    def rest_prefix(self) -> str:
+        """The REST prefix in use: :attr:`prefix`, or the flavour's own when that is empty."""
+        return self.prefix or API_PREFIXES[self.api]
+
+    @property
+    def other_prefix(self) -> str | None:
+        """The other flavour's prefix, answered with an nginx-style HTML 404 (as production
+        does, docs/xts-protocol.md), or ``None`` when it is the prefix in use."""
+        other = API_PREFIXES["json" if self.api == "binary" else "binary"]
+        return None if other == self.rest_prefix else other

@@ -13,6 +13,12 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from jainam_fsm.simulator.binary_rest import (
+    BodyError,
+    binary_subscribe_result,
+    nginx_not_found,
+    parse_body,
+)
 from jainam_fsm.simulator.config import SimulatorConfig
 from jainam_fsm.simulator.faults import FaultSwitches
 from jainam_fsm.simulator.market import STREAMED_CODES, Market
@@ -25,7 +31,6 @@ from jainam_fsm.simulator.validation import (
     bad_request,
     envelope,
     invalid_token,
-    json_body,
     json_response,
     parse_code,
     parse_instruments,
@@ -64,7 +69,7 @@ class RestApi:
 
     def install(self, app: web.Application) -> None:
         """Register the routes (the middleware is passed to the app's constructor)."""
-        p = self.config.prefix
+        p = self.config.rest_prefix
         r = app.router
         r.add_post(f"{p}/auth/login", self._login)
         r.add_delete(f"{p}/auth/logout", self._logout)
@@ -75,12 +80,29 @@ class RestApi:
         r.add_post(f"{p}/instruments/quotes", self._quotes)
         r.add_get(f"{p}/config/clientConfig", self._client_config)
         r.add_post(f"{p}/config/clientConfig", self._client_config)
+        other = self.config.other_prefix
+        if other is not None:
+            # The other flavour's location: nginx's own 404 page, as production answers.
+            r.add_route("*", other, self._not_found)
+            r.add_route("*", other + "/{tail:.*}", self._not_found)
+
+    async def _not_found(self, request: web.Request) -> web.StreamResponse:
+        return nginx_not_found()
+
+    async def _body(self, request: web.Request) -> dict[str, Any]:
+        """A JSON object body; the binary flavour also takes a form (.NET client)."""
+        try:
+            return parse_body(
+                await request.text(), request.content_type, allow_form=self.config.api == "binary"
+            )
+        except BodyError as exc:
+            raise BadRequest([{"field": "body", "message": str(exc)}]) from None
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Slow-REST fault, bad-request answers, the in-flight count (REST paths only)."""
         path = request.path
-        prefix = self.config.prefix
+        prefix = self.config.rest_prefix
         if not path.startswith(prefix + "/") or path.startswith(prefix + "/socket.io"):
             return await handler(request)
         self.in_flight += 1
@@ -173,7 +195,7 @@ class RestApi:
         session = self._session_of(request)
         if session is None:
             return invalid_token()
-        body = await json_body(request)
+        body = await self._body(request)
         code = parse_code(body)
         instruments = parse_instruments(body)
         self._stats.record_batch("subscribe", len(instruments))
@@ -185,24 +207,27 @@ class RestApi:
                 else ("already_subscribed", ("e-session-0002", "Instrument Already Subscribed !"))
             )
             self._c[key] += 1
-            result = {"Remaining_Subscription_Count": res.remaining}
-            return json_response(400, envelope("error", text[0], text[1], result))
+            remaining = {"Remaining_Subscription_Count": res.remaining}
+            return json_response(400, envelope("error", text[0], text[1], remaining))
         # The first partial packet after subscribing must be complete: forget what was sent.
         self._stream.forget_sent(session, code, res.added)
-        quotes = [q for q in (self._snapshot(code, i) for i in res.added) if q is not None]
+        binary = self.config.api == "binary"
+        quotes: list[str] | None = None
+        if not binary or self._stream.binary_knobs.subscribe_list_quotes:
+            quotes = [q for q in (self._snapshot(code, i) for i in res.added) if q is not None]
+        result: dict[str, Any] = (
+            binary_subscribe_result(res.remaining, quotes)
+            if binary
+            else {
+                "mdp": code,
+                "quotesList": quotes_list(res.added),
+                "listQuotes": quotes,
+                "Remaining_Subscription_Count": res.remaining,
+            }
+        )
         return json_response(
             200,
-            envelope(
-                "success",
-                "s-session-0001",
-                "Instrument subscribed successfully!",
-                {
-                    "mdp": code,
-                    "quotesList": quotes_list(res.added),
-                    "listQuotes": quotes,
-                    "Remaining_Subscription_Count": res.remaining,
-                },
-            ),
+            envelope("success", "s-session-0001", "Instrument subscribed successfully!", result),
         )
 
     async def _unsubscribe(self, request: web.Request) -> web.StreamResponse:
@@ -210,7 +235,7 @@ class RestApi:
         session = self._session_of(request)
         if session is None:
             return invalid_token()
-        body = await json_body(request)
+        body = await self._body(request)
         code = parse_code(body)
         instruments = parse_instruments(body)
         self._stats.record_batch("unsubscribe", len(instruments))
@@ -261,7 +286,7 @@ class RestApi:
         session = self._session_of(request)
         if session is None:
             return invalid_token()
-        body = await json_body(request)
+        body = await self._body(request)
         fmt = body.get("publishFormat")
         if not isinstance(fmt, str) or fmt.upper() != "JSON":
             # Required (QT: 400 without it); the simulator only speaks JSON.

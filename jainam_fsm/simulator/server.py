@@ -25,16 +25,19 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
-from jainam_fsm.simulator.config import SimulatorConfig, SimUser
+from jainam_fsm.simulator.binary_control import add_binary_control_routes
+from jainam_fsm.simulator.config import BinaryKnobs, SimulatorConfig, SimUser
 from jainam_fsm.simulator.control import add_control_routes
 from jainam_fsm.simulator.eio3 import Eio3Server
 from jainam_fsm.simulator.eio4 import Eio4Server
+from jainam_fsm.simulator.emitted import EmittedLog
 from jainam_fsm.simulator.faults import FaultSwitches
 from jainam_fsm.simulator.market import Market
 from jainam_fsm.simulator.rest import RestApi
 from jainam_fsm.simulator.sessions import Instrument, SessionBook
 from jainam_fsm.simulator.stats import SimStats
 from jainam_fsm.simulator.stream import MALFORMED_KINDS, Stream
+from jainam_fsm.xts.ticks import Tick
 
 __all__ = ["MALFORMED_KINDS", "Simulator"]
 
@@ -90,6 +93,7 @@ class Simulator:
         self._sockets.attach(self._app, self.socketio_path)
         self._rest.install(self._app)
         add_control_routes(self._app, self)
+        add_binary_control_routes(self._app, self)
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._port: int | None = None
@@ -103,7 +107,7 @@ class Simulator:
     @property
     def socketio_path(self) -> str:
         """The Socket.IO path, ``<prefix>/socket.io``."""
-        return f"{self.config.prefix}/socket.io"
+        return f"{self.config.rest_prefix}/socket.io"
 
     @property
     def eio(self) -> int:
@@ -125,7 +129,7 @@ class Simulator:
     @property
     def base_url(self) -> str:
         """``http://host:port<prefix>``: the REST base URL."""
-        return self.root_url + self.config.prefix
+        return self.root_url + self.config.rest_prefix
 
     @property
     def credentials(self) -> SimUser:
@@ -359,6 +363,25 @@ class Simulator:
             for s in self._book.sessions()
         ]
         return out
+
+    @property
+    def emitted_log(self) -> EmittedLog:
+        """Every tick published per ``(segment, instrument, code)``, as a correct decoder
+        returns it (bounded by ``config.emitted_cap``); opaque and corrupt packets counted."""
+        return self.stream.emitted
+
+    def emitted(self, segment: int, instrument: int, code: int) -> list[Tick]:
+        """The remembered ticks of one key, in emission order (see :attr:`emitted_log`)."""
+        return self.stream.emitted.ticks((segment, instrument, code))
+
+    @property
+    def binary_knobs(self) -> BinaryKnobs:
+        """The binary flavour's knobs in force."""
+        return self.stream.binary_knobs
+
+    def set_binary_knobs(self, knobs: BinaryKnobs) -> None:
+        """Change the binary knobs from the next emission step on (``POST /_sim/binary``)."""
+        self.stream.set_binary_knobs(knobs)
 
     def subscriptions(self, user_id: str | None = None) -> dict[int, set[Instrument]]:
         """The current session's subscriptions by code (first user's unless ``user_id``)."""

@@ -16,7 +16,14 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from jainam_fsm.simulator.config import SimulatorConfig
+from jainam_fsm.simulator.binary_stream import (
+    BinaryStream,
+    binary_frame,
+    joined_payload,
+    malformed_event,
+)
+from jainam_fsm.simulator.config import BinaryKnobs, SimulatorConfig
+from jainam_fsm.simulator.emitted import EmittedLog
 from jainam_fsm.simulator.faults import FaultSwitches
 from jainam_fsm.simulator.frames import Frame, data_frame, event_frame
 from jainam_fsm.simulator.market import STREAMED_CODES, Market
@@ -95,6 +102,14 @@ class Stream:
         self._faults = faults
         self._stats = stats
         self.conns: dict[str, Conn] = {}
+        #: every tick published, per (segment, instrument, code); bounded by emitted_cap
+        self.emitted = EmittedLog(config.emitted_cap)
+        #: the binary flavour's packet maker (None on the JSON flavour)
+        self.binary: BinaryStream | None = (
+            BinaryStream(config.seed, config.binary, self.emitted)
+            if config.api == "binary"
+            else None
+        )
         #: called with each data frame when it is first built (benchmarks time emission)
         self.frame_observer: Callable[[Frame], None] | None = None
 
@@ -119,7 +134,8 @@ class Stream:
             problem = ("e-session-0007", "Invalid userID")
         fmt = arg("publishFormat") or "JSON"
         mode_text = (arg("broadcastMode") or self.config.broadcast_mode.value).lower()
-        if problem is None and fmt.upper() != "JSON":
+        # The binary endpoint ignores publishFormat: JSON-format clients get binary [PYB], [OA].
+        if problem is None and fmt.upper() != "JSON" and self.binary is None:
             problem = ("e-app-0001", "publishFormat not supported by the simulator")
         if problem is None and mode_text not in ("full", "partial"):
             problem = ("e-app-0001", "Invalid broadcastMode")
@@ -129,9 +145,15 @@ class Stream:
             await link.send(event_frame("error", json.dumps(envelope("error", code, text, {}))))
             return False
         mode = BroadcastMode.PARTIAL if mode_text == "partial" else BroadcastMode.FULL
-        joined = {"userID": session.user.user_id, "socketID": sid, "broadcastMode": mode.value}
+        joined: object = {
+            "userID": session.user.user_id,
+            "socketID": sid,
+            "broadcastMode": mode.value,
+        }
         # `joined` is queued before the socket is registered, so no data event overtakes it.
-        await link.send(event_frame("joined", json.dumps(joined)))
+        # The binary server sends an object [NET-LOG22]; the JSON one a string.
+        joined = joined_payload(sid) if self.binary is not None else json.dumps(joined)
+        await link.send(event_frame("joined", joined))
         conn = Conn(sid, session, mode_text == "partial", link, link.send)
         self.conns[sid] = conn
         session.sids.add(sid)
@@ -182,13 +204,39 @@ class Stream:
                 n += 1
         return n
 
+    @property
+    def binary_knobs(self) -> BinaryKnobs:
+        """The binary flavour's knobs in force (the configured ones on the JSON flavour)."""
+        return self.binary.knobs if self.binary is not None else self.config.binary
+
+    def set_binary_knobs(self, knobs: BinaryKnobs) -> None:
+        """Use ``knobs`` from the next emission step on (binary flavour only)."""
+        if self.binary is None:
+            raise RuntimeError("binary knobs apply to the binary flavour (api='binary') only")
+        self.binary.knobs = knobs
+
+    async def _send_corrupt(self, conn: Conn, count: int) -> int:
+        """``count`` corrupt binary packets, one per event, kinds cycled (binary flavour)."""
+        subs = [i for c, m in conn.session.subscriptions.items() for i in m if c in STREAMED_CODES]
+        inst = subs[0] if subs else (1, 22)
+        tick = self._market.walk(inst, time.time()).tick(1501)
+        for n in range(count):
+            kind, data = malformed_event(n, tick, self.binary_knobs.layout)
+            self.emitted.record_corrupt(kind)
+            await conn.send(binary_frame(data))
+        return count
+
     async def send_malformed(self, count: int = 1) -> int:
         """Send ``count`` malformed payloads to every connected socket of a live session, on a
-        data event it listens to (its first subscribed code, else 1501). Returns frames sent."""
+        data event it listens to (its first subscribed code, else 1501); on the binary flavour,
+        corrupt ``xts-binary-packet`` events. Returns frames sent."""
         sent = 0
         for conn in list(self.conns.values()):
             session = conn.session
             if session.ended:
+                continue
+            if self.binary is not None:
+                sent += await self._send_corrupt(conn, count)
                 continue
             codes = [c for c in session.subscriptions if c in STREAMED_CODES] or [1501]
             mode = BroadcastMode.PARTIAL if conn.partial else BroadcastMode.FULL
@@ -264,6 +312,12 @@ class Stream:
         ticks: dict[tuple[int, Instrument], Tick] = {}
         fulls: dict[tuple[int, Instrument], Frame] = {}
         sent = 0
+        binary = self.binary
+        record = self.emitted.record
+        # Binary flavour: a socket's due ticks are collected here, then cut into events.
+        due: dict[str, list[tuple[int, Tick]]] = {}
+        if binary is not None:
+            binary.begin_step()
         for session in targets:
             subs = session.subscriptions
             plan = [(c, list(members)) for c, members in subs.items() if c in STREAMED_CODES]
@@ -284,6 +338,12 @@ class Stream:
                         tick = ticks.get(key)
                         if tick is None:
                             tick = ticks[key] = self._market.walk(inst, now).tick(code)
+                            if binary is None:
+                                record(tick)
+                        if binary is not None:
+                            due.setdefault(sid, []).append((code, tick))
+                            by_instrument[inst] += 1
+                            continue
                         if conn.partial:
                             text = render_partial(tick, conn.previous.get(key))
                             frame = data_frame(ev_part, text)
@@ -300,4 +360,25 @@ class Stream:
                         sent += 1
                         if sent % 256 == 0:
                             await asyncio.sleep(0)  # let writers and pings run
+        if binary is not None:
+            sent += await self._emit_binary(binary, due)
         self._stats.events_emitted += sent
+
+    async def _emit_binary(
+        self, binary: BinaryStream, due: dict[str, list[tuple[int, Tick]]]
+    ) -> int:
+        """Send each socket its step's ticks as binary events (candles as JSON strings)."""
+        sent = 0
+        for sid, items in due.items():
+            conn = self.conns.get(sid)
+            if conn is None:
+                continue
+            for out in binary.events(items, partial=conn.partial, previous=conn.previous):
+                if isinstance(out.payload, bytes):
+                    await conn.send(binary_frame(out.payload))
+                else:
+                    await conn.send(data_frame(out.event, out.payload))
+                sent += 1
+                if sent % 256 == 0:
+                    await asyncio.sleep(0)  # let writers and pings run
+        return sent
