@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     }
     try:
         config = AdapterConfig.from_env(**overrides)
-        from jainam_fsm.store import StoredTokenSource, TokenStore
+        from jainam_fsm.store import StoredTokenSource, TokenBinding, TokenStore
 
         store = TokenStore(_db_url(args.db))
     except ConfigError as exc:
@@ -124,7 +124,12 @@ def run(args: argparse.Namespace) -> int:
         config,
         writer,
         token_source=lambda login, tel: StoredTokenSource(
-            store, config.user, login, tel, refresh_margin=config.refresh_margin
+            store,
+            config.user,
+            login,
+            tel,
+            refresh_margin=config.refresh_margin,
+            binding=TokenBinding.for_config(config),
         ),
         on_exhausted=on_exhausted,
     )

@@ -161,7 +161,7 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
                     ErrorCode.CONFIG_ERROR, f"instrument master: {type(exc).__name__}: {exc}"
                 )
             if data.get("feed_token"):
-                err = self._save_feed_token(store, config.user, data)
+                err = self._save_feed_token(store, config, data)
                 if err is not None:
                     if owns:
                         store.close()
@@ -538,15 +538,18 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
         return TokenStore.from_env(self._environ, **kwargs), True
 
     def _save_feed_token(
-        self, store: Any, user: str, data: Mapping[str, Any]
+        self, store: Any, config: AdapterConfig, data: Mapping[str, Any]
     ) -> dict[str, Any] | None:
+        from jainam_fsm.store import TokenBinding
         from jainam_fsm.transport.rest import jwt_expiry
 
         token = str(data["feed_token"])
         REDACTOR.add(token)
         try:
             store.store_broker_auth_token(
-                user,
+                config.user,
+                # Saved for the server and app key this adapter streams from, so it reuses it.
+                binding=TokenBinding.for_config(config),
                 feed_token=token,
                 user_id=data.get("feed_user_id") or None,
                 feed_token_expires_at=jwt_expiry(token),
@@ -562,10 +565,15 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
         assert config is not None
 
         def make(login: Any, telemetry: TelemetrySink) -> TokenSource:
-            from jainam_fsm.store import StoredTokenSource
+            from jainam_fsm.store import StoredTokenSource, TokenBinding
 
             return StoredTokenSource(
-                store, config.user, login, telemetry, refresh_margin=config.refresh_margin
+                store,
+                config.user,
+                login,
+                telemetry,
+                refresh_margin=config.refresh_margin,
+                binding=TokenBinding.for_config(config),
             )
 
         return make

@@ -1,5 +1,6 @@
 """Feed-token storage: an encrypted SQLAlchemy store and the adapter's TokenSource on top of it."""
 
+from jainam_fsm.store.binding import TokenBinding, server_root
 from jainam_fsm.store.crypto import TokenCipher, TokenDecryptError
 from jainam_fsm.store.db import (
     DATABASE_URL_ENV,
@@ -21,8 +22,10 @@ __all__ = [
     "StoreUnavailable",
     "StoredToken",
     "StoredTokenSource",
+    "TokenBinding",
     "TokenCipher",
     "TokenDecryptError",
     "TokenStore",
     "default_database_url",
+    "server_root",
 ]

@@ -1,7 +1,8 @@
 """``jainam-fsm tokens``: inspect and maintain the token store from the shell.
 
 Never prints a token, a ciphertext, the pepper or a database password: rows show a
-fingerprint (first 10 hex digits of the token's SHA-256) instead.
+fingerprint (first 10 hex digits of the token's SHA-256) instead. One line per stored row: a
+user has one row per server and app key.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from jainam_fsm.errors import ConfigError, TokenUnavailable
 from jainam_fsm.store.crypto import TokenDecryptError
-from jainam_fsm.store.db import TokenStore
+from jainam_fsm.store.db import StoredToken, TokenStore
 
 __all__ = ["add_subcommand", "run"]
 
@@ -24,17 +25,13 @@ def _iso(ts: float | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
-def _row(store: TokenStore, user: str, now: float) -> dict[str, Any]:
-    try:
-        rec = store.get_record(user)
-    except TokenDecryptError:
-        return {"user": user, "error": "cannot decrypt with the configured key"}
-    if rec is None:
-        return {"user": user, "error": "no such user"}
+def _record(rec: StoredToken, now: float) -> dict[str, Any]:
     tok = rec.feed_token
     exp = tok.expires_at if tok else None
     return {
         "user": rec.user,
+        "server": rec.server or None,
+        "app_key": rec.app_key or None,
         "broker": rec.broker,
         "broker_user_id": rec.broker_user_id,
         "revoked": rec.revoked,
@@ -48,9 +45,23 @@ def _row(store: TokenStore, user: str, now: float) -> dict[str, Any]:
     }
 
 
-def _status(store: TokenStore, args: argparse.Namespace) -> int:
+def _rows(store: TokenStore, users: list[str]) -> list[dict[str, Any]]:
     now = time.time()
-    rows = [_row(store, u, now) for u in (args.user or store.list_users())]
+    out: list[dict[str, Any]] = []
+    for user in users or store.list_users():
+        try:
+            records = store.list_records([user])
+        except TokenDecryptError:
+            out.append({"user": user, "error": "cannot decrypt with the configured key"})
+            continue
+        if not records:
+            out.append({"user": user, "error": "no such user"})
+        out.extend(_record(rec, now) for rec in records)
+    return out
+
+
+def _status(store: TokenStore, args: argparse.Namespace) -> int:
+    rows = _rows(store, list(args.user or []))
     if args.json:
         for row in rows:
             print(json.dumps(row, sort_keys=True))
@@ -63,8 +74,8 @@ def _status(store: TokenStore, args: argparse.Namespace) -> int:
 
 
 def _revoke(store: TokenStore, args: argparse.Namespace) -> int:
-    changed = store.revoke(args.user)
-    print(f"{args.user}: {'revoked' if changed else 'nothing to revoke'}")
+    changed = store.revoke_all(args.user)
+    print(f"{args.user}: {f'revoked {changed} row(s)' if changed else 'nothing to revoke'}")
     return 0
 
 

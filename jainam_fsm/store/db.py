@@ -37,6 +37,7 @@ from sqlalchemy.pool import NullPool
 from jainam_fsm.core.ports import FeedToken
 from jainam_fsm.errors import ConfigError, TokenUnavailable
 from jainam_fsm.store import schema
+from jainam_fsm.store.binding import UNBOUND, TokenBinding
 from jainam_fsm.store.crypto import (
     PREVIOUS_PEPPER_ENV,
     PREVIOUS_SALT_ENV,
@@ -95,6 +96,11 @@ class StoredToken:
     stale: bool
     created_at: datetime
     updated_at: datetime
+    #: Server root and app key of the row ("" and "" for an unbound row).
+    server: str = UNBOUND
+    app_key: str = UNBOUND
+    #: HMAC fingerprint of the secret key the token was obtained with (``None``: unknown).
+    secret_fp: str | None = field(default=None, repr=False)
 
     def usable(self, now: float, margin: float = 0.0) -> bool:
         """A feed token is present, not revoked, not stale, and valid beyond ``now + margin``."""
@@ -112,6 +118,18 @@ def _to_ts(dt: datetime | None) -> float | None:
     return None if dt is None else dt.timestamp()
 
 
+def _where(user: str, binding: TokenBinding | None) -> Any:
+    """The row of ``user`` under ``binding`` (``None``: the unbound row)."""
+    server, app_key = (UNBOUND, UNBOUND) if binding is None else (binding.server, binding.app_key)
+    return sa.and_(
+        AuthRecord.name == user, AuthRecord.server == server, AuthRecord.app_key == app_key
+    )
+
+
+def _lock_name(user: str, binding: TokenBinding | None) -> str:
+    return f"user:{user}" if binding is None else f"user:{user}|{binding.lock_name}"
+
+
 def _lock_key(name: str) -> int:
     """A signed 64-bit advisory-lock key, the same on every host."""
     digest = hashlib.sha256(f"jainam_fsm:{TABLE_NAME}:{name}".encode()).digest()
@@ -127,14 +145,17 @@ def _short(exc: BaseException) -> str:
 class LockedUser:
     """Reads and writes one user's row while holding the user's lock (:meth:`TokenStore.locked`)."""
 
-    def __init__(self, store: TokenStore, session: Session, user: str) -> None:
+    def __init__(
+        self, store: TokenStore, session: Session, user: str, binding: TokenBinding | None = None
+    ) -> None:
         self._store = store
         self._session = session
         self.user = user
+        self.binding = binding
 
     def _row(self) -> AuthRecord | None:
         return self._session.execute(
-            select(AuthRecord).where(AuthRecord.name == self.user)
+            select(AuthRecord).where(_where(self.user, self.binding))
         ).scalar_one_or_none()
 
     def read(self) -> StoredToken | None:
@@ -156,6 +177,7 @@ class LockedUser:
         self._store._upsert(
             self._session,
             self.user,
+            self.binding,
             broker=broker,
             auth_token=None,
             feed_token=token.value,
@@ -472,8 +494,12 @@ class TokenStore:
             conn.rollback()
 
     @contextmanager
-    def locked(self, user: str, timeout: float | None = None) -> Iterator[LockedUser]:
+    def locked(
+        self, user: str, timeout: float | None = None, *, binding: TokenBinding | None = None
+    ) -> Iterator[LockedUser]:
         """Hold ``user``'s lock (across threads, processes and hosts) for a read-modify-write.
+
+        With a ``binding`` the lock and the row are those of ``user`` on that server and app key.
 
         Waits at most ``timeout`` seconds (default: the store's ``lock_timeout``) and then
         raises :class:`StoreLockTimeout`. Changes commit when the block exits normally and roll
@@ -483,10 +509,10 @@ class TokenStore:
         wait = self.lock_timeout if timeout is None else timeout
         with (
             self._errors("locked update"),
-            self._locked_connection(f"user:{user}", wait) as conn,
+            self._locked_connection(_lock_name(user, binding), wait) as conn,
             Session(bind=conn, expire_on_commit=False) as session,
         ):
-            yield LockedUser(self, session, user)
+            yield LockedUser(self, session, user, binding)
             session.flush()
 
     # -- row helpers ------------------------------------------------------------------------
@@ -509,12 +535,25 @@ class TokenStore:
             stale=row.feed_token_stale,
             created_at=row.created_at,
             updated_at=row.updated_at,
+            server=row.server,
+            app_key=row.app_key,
+            secret_fp=row.secret_fp,
         )
+
+    def secret_changed(self, record: StoredToken, binding: TokenBinding | None) -> bool:
+        """Whether ``record`` was written with a secret key other than ``binding``'s.
+
+        ``False`` when either side does not know the secret (no fingerprint to compare).
+        """
+        if binding is None or binding.secret_key is None or record.secret_fp is None:
+            return False
+        return not self._cipher.fingerprint_matches(binding.secret_key, record.secret_fp)
 
     def _upsert(
         self,
         session: Session,
         user: str,
+        binding: TokenBinding | None,
         *,
         broker: str | None,
         auth_token: str | None,
@@ -524,16 +563,22 @@ class TokenStore:
         revoke: bool,
         set_expiry: bool,
     ) -> bool:
-        row = session.execute(
-            select(AuthRecord).where(AuthRecord.name == user)
-        ).scalar_one_or_none()
+        row = session.execute(select(AuthRecord).where(_where(user, binding))).scalar_one_or_none()
         now = datetime.now(UTC)
+        secret_fp = (
+            None
+            if binding is None or binding.secret_key is None or not feed_token
+            else self._cipher.fingerprint(binding.secret_key)
+        )
         if row is None:
             if revoke:
                 return False
             session.add(
                 AuthRecord(
                     name=user,
+                    server=UNBOUND if binding is None else binding.server,
+                    app_key=UNBOUND if binding is None else binding.app_key,
+                    secret_fp=secret_fp,
                     broker=broker or self.broker,
                     auth=self._cipher.encrypt(auth_token) if auth_token else None,
                     feed_token=self._cipher.encrypt(feed_token) if feed_token else None,
@@ -567,6 +612,8 @@ class TokenStore:
             row.is_revoked, changed = revoke, True
         if feed_token and row.feed_token_stale:
             row.feed_token_stale, changed = False, True
+        if secret_fp is not None and row.secret_fp != secret_fp:
+            row.secret_fp, changed = secret_fp, True
         if changed:
             row.updated_at = now
             session.flush()
@@ -574,35 +621,51 @@ class TokenStore:
 
     # -- the integration API ----------------------------------------------------------------
 
-    def get_record(self, user: str) -> StoredToken | None:
-        """The decrypted row for ``user`` (revoked or stale included), or ``None``."""
+    def get_record(self, user: str, *, binding: TokenBinding | None = None) -> StoredToken | None:
+        """The decrypted row for ``user`` under ``binding`` (``None``: the unbound row),
+        revoked or stale included, or ``None``."""
         with self._read_session("read") as session:
             row = session.execute(
-                select(AuthRecord).where(AuthRecord.name == user)
+                select(AuthRecord).where(_where(user, binding))
             ).scalar_one_or_none()
             return None if row is None else self._decode(row)
 
     def list_users(self) -> list[str]:
-        """Every user with a row (revoked included), sorted."""
+        """Every user with a row (revoked included), sorted, each once."""
         with self._read_session("list users") as session:
-            return sorted(session.execute(select(AuthRecord.name)).scalars())
+            return sorted(set(session.execute(select(AuthRecord.name)).scalars()))
 
-    def get_feed_token(self, user: str, *, now: float | None = None) -> str | None:
+    def list_records(self, users: list[str] | None = None) -> list[StoredToken]:
+        """Every row (of ``users`` if given), decrypted, by user, server and app key.
+
+        A row the current key cannot decrypt raises ``TokenDecryptError``.
+        """
+        with self._read_session("list") as session:
+            query = select(AuthRecord).order_by(
+                AuthRecord.name, AuthRecord.server, AuthRecord.app_key
+            )
+            if users:
+                query = query.where(AuthRecord.name.in_(users))
+            return [self._decode(row) for row in session.execute(query).scalars()]
+
+    def get_feed_token(
+        self, user: str, *, now: float | None = None, binding: TokenBinding | None = None
+    ) -> str | None:
         """The stored feed token if usable (present, not revoked, not stale, not expired)."""
-        rec = self.get_record(user)
+        rec = self.get_record(user, binding=binding)
         if rec is None or rec.feed_token is None:
             return None
         t = datetime.now(UTC).timestamp() if now is None else now
         return rec.feed_token.value if rec.usable(t) else None
 
-    def get_auth_token(self, user: str) -> str | None:
+    def get_auth_token(self, user: str, *, binding: TokenBinding | None = None) -> str | None:
         """The stored broker auth token, unless the row is revoked."""
-        rec = self.get_record(user)
+        rec = self.get_record(user, binding=binding)
         return None if rec is None or rec.revoked else rec.auth_token
 
-    def get_user_id(self, user: str) -> str | None:
+    def get_user_id(self, user: str, *, binding: TokenBinding | None = None) -> str | None:
         """The broker's client id for ``user``, unless the row is revoked."""
-        rec = self.get_record(user)
+        rec = self.get_record(user, binding=binding)
         return None if rec is None or rec.revoked else rec.broker_user_id
 
     def store_broker_auth_token(
@@ -615,17 +678,22 @@ class TokenStore:
         user_id: str | None = None,
         feed_token_expires_at: float | None = None,
         revoke: bool = False,
+        binding: TokenBinding | None = None,
     ) -> bool:
         """Insert or update ``user``'s row; return whether anything changed.
 
         ``None`` leaves a stored value as it is. When nothing changed there is no write at all,
         so callers tear down live sessions only when this returns ``True``. Storing a new feed
         token clears the stale flag; storing with ``revoke=False`` clears the revoked flag.
+        ``binding`` names the server and app key the token belongs to (and, with its secret,
+        records the secret's fingerprint); ``None`` writes the unbound row, which the adapter's
+        bound lookups never use.
         """
-        with self.locked(user) as locked:
+        with self.locked(user, binding=binding) as locked:
             return self._upsert(
                 locked._session,
                 user,
+                binding,
                 broker=broker,
                 auth_token=auth_token,
                 feed_token=feed_token,
@@ -635,12 +703,14 @@ class TokenStore:
                 set_expiry=feed_token_expires_at is not None,
             )
 
-    def revoke(self, user: str) -> bool:
-        """Soft-revoke ``user``'s tokens (getters then treat the row as missing)."""
-        with self.locked(user) as locked:
+    def revoke(self, user: str, *, binding: TokenBinding | None = None) -> bool:
+        """Soft-revoke ``user``'s tokens under ``binding`` (getters then treat the row as
+        missing)."""
+        with self.locked(user, binding=binding) as locked:
             return self._upsert(
                 locked._session,
                 user,
+                binding,
                 broker=None,
                 auth_token=None,
                 feed_token=None,
@@ -650,9 +720,20 @@ class TokenStore:
                 set_expiry=False,
             )
 
-    def mark_stale(self, user: str, token: FeedToken) -> bool:
+    def revoke_all(self, user: str) -> int:
+        """Soft-revoke every row of ``user`` (every server and app key); return how many
+        changed."""
+        count = 0
+        for rec in self.list_records([user]):
+            binding = _binding_of(rec.server, rec.app_key)
+            count += self.revoke(user, binding=binding)
+        return count
+
+    def mark_stale(
+        self, user: str, token: FeedToken, *, binding: TokenBinding | None = None
+    ) -> bool:
         """Flag the stored feed token stale if it is still ``token``; return whether it was."""
-        with self.locked(user) as locked:
+        with self.locked(user, binding=binding) as locked:
             rec = locked.read()
             if rec is None or rec.feed_token is None or rec.feed_token.value != token.value:
                 return False
@@ -666,8 +747,12 @@ class TokenStore:
         ``JAINAM_TOKEN_PEPPER_PREVIOUS`` (see docs/tokens.md).
         """
         count = 0
-        for user in self.list_users():
-            with self.locked(user) as locked:
+        with self._read_session("list") as session:
+            keys = list(
+                session.execute(select(AuthRecord.name, AuthRecord.server, AuthRecord.app_key))
+            )
+        for user, server, app_key in keys:
+            with self.locked(user, binding=_binding_of(server, app_key)) as locked:
                 row = locked._row()
                 if row is None:
                     continue
@@ -678,3 +763,10 @@ class TokenStore:
                 locked._session.flush()
                 count += 1
         return count
+
+
+def _binding_of(server: str, app_key: str) -> TokenBinding | None:
+    """The binding of a stored row (``None`` for an unbound one)."""
+    if server == UNBOUND and app_key == UNBOUND:
+        return None
+    return TokenBinding(server, app_key)

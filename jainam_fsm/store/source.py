@@ -24,6 +24,7 @@ from jainam_fsm.errors import (
     TokenUnavailable,
     TransportFailure,
 )
+from jainam_fsm.store.binding import TokenBinding
 from jainam_fsm.store.crypto import TokenDecryptError
 from jainam_fsm.store.db import (
     SchemaError,
@@ -55,6 +56,12 @@ class StoredTokenSource:
     CredentialsRejected (passed through; do not retry), TransportFailure or TokenUnavailable
     (reported as TokenUnavailable). ``get_token`` raises only CredentialsRejected or
     TokenUnavailable.
+
+    ``binding`` (:class:`~jainam_fsm.store.binding.TokenBinding`, e.g.
+    ``TokenBinding.for_config(config)``) ties the stored token to one server root and app key
+    and records a fingerprint of the secret: a token stored for another server or app key is
+    never returned, and a changed secret means a fresh login. The adapter's default source is
+    always bound; ``None`` uses the unbound row (for hosts that log in themselves).
     """
 
     def __init__(
@@ -68,6 +75,7 @@ class StoredTokenSource:
         lock_timeout: float | None = None,
         clock: Callable[[], float] = time.time,
         broker: str | None = None,
+        binding: TokenBinding | None = None,
     ) -> None:
         if not user:
             raise ValueError("user must be a non-empty string")
@@ -79,6 +87,7 @@ class StoredTokenSource:
         self.lock_timeout = store.lock_timeout if lock_timeout is None else float(lock_timeout)
         self._clock = clock
         self._broker = broker
+        self.binding = binding
 
     def __repr__(self) -> str:
         return f"StoredTokenSource(user={self.user!r}, store={self.store!r})"
@@ -113,11 +122,15 @@ class StoredTokenSource:
         return max(0.0, min(self.refresh_margin, lifetime / 2))
 
     def _fresh(self, rec: StoredToken | None, now: float) -> bool:
-        return rec is not None and rec.usable(now, self._margin(rec))
+        return (
+            rec is not None
+            and rec.usable(now, self._margin(rec))
+            and not self.store.secret_changed(rec, self.binding)
+        )
 
     def _read(self) -> StoredToken | None:
         try:
-            return self.store.get_record(self.user)
+            return self.store.get_record(self.user, binding=self.binding)
         except StoreUnavailable as exc:
             self._store_error("read", exc)
             raise
@@ -156,7 +169,7 @@ class StoredTokenSource:
         old: FeedToken | None = None
         login_s = 0.0
         try:
-            with self.store.locked(self.user, self.lock_timeout) as locked:
+            with self.store.locked(self.user, self.lock_timeout, binding=self.binding) as locked:
                 waited = time.monotonic() - started
                 rec = locked.read()
                 now = self._clock()
@@ -226,15 +239,16 @@ class StoredTokenSource:
             self._emit(EV_LOGIN, logging.INFO, **fields)
         return new_token
 
-    @staticmethod
     def _why(
-        rec: StoredToken | None, stale: FeedToken | None, now: float
+        self, rec: StoredToken | None, stale: FeedToken | None, now: float
     ) -> tuple[str, FeedToken | None]:
         """Why a login is needed, and the token it replaces (``None`` for a first login)."""
         if rec is None or rec.feed_token is None:
             return "missing", None
         if rec.revoked:
             return "revoked", None
+        if self.store.secret_changed(rec, self.binding):
+            return "secret_changed", rec.feed_token
         if rec.stale or (stale is not None and rec.feed_token.value == stale.value):
             return "stale", rec.feed_token
         exp = rec.feed_token.expires_at
@@ -290,7 +304,8 @@ class StoredTokenSource:
         self._emit(EV_STORE_ERROR, logging.ERROR if reason == "schema" else level, **fields)
 
     def _emit(self, event: str, level: int, **fields: object) -> None:
-        fields = {"user": self.user, **fields}
+        bound = {} if self.binding is None else {"server": self.binding.server}
+        fields = {"user": self.user, **bound, **fields}
         log.log(level if self._telemetry is None else logging.DEBUG, "%s %s", event, fields)
         if self._telemetry is not None:
             emit_safely(self._telemetry, event, level, fields)

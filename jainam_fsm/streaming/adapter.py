@@ -317,7 +317,7 @@ class StreamingAdapter:
             return arg
         if arg is not None:
             return arg(self._login, self.telemetry)
-        from jainam_fsm.store import StoredTokenSource, TokenStore
+        from jainam_fsm.store import StoredTokenSource, TokenBinding, TokenStore
 
         self._store = TokenStore.from_env()
         return StoredTokenSource(
@@ -326,6 +326,8 @@ class StreamingAdapter:
             self._login,
             self.telemetry,
             refresh_margin=self.config.refresh_margin,
+            # The stored token belongs to this server and app key only (docs/tokens.md).
+            binding=TokenBinding.for_config(self.config),
         )
 
     def _login(self) -> LoginResult:
