@@ -64,8 +64,8 @@ def cases() -> dict[str, tuple[Callable[[], object], int, str]]:
                     assert len(bdec.decode(data)) == per_event and bdec.errors == 0
                     name = f"{code} binary {layout} {kind} x{per_event}"
                     out[name] = (lambda d=bdec, b=data: d.decode(b), per_event, f"{code} json")
-    # Reference points: inflate alone (the notes' lab measured 0.89 us for this 119 -> 204-byte
-    # stream on an AMD EPYC), and a fused struct unpack of the whole 1501 B payload.
+    # Reference points: inflate alone (LAB in docs/xts-protocol.md §10.3: 0.89 us for this
+    # 119 -> 204-byte stream on an AMD EPYC), and a fused struct unpack of the whole 1501 B payload.
     packet = encode_tick(ticks[1501], layout="B", compress=True)
     stream = memoryview(packet)[17:]
     out["ref inflate 1501 B"] = (lambda s=stream: zlib.decompress(s, -15, 204), 1, "")

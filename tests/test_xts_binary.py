@@ -149,7 +149,7 @@ def test_buffer_kinds(kind: str) -> None:
         buf.append(0)  # the decoder released its view: the caller may resize
 
 
-# ----------------------------------------------------------------- negative cases (notes §5)
+# ------------------------------------------------- negative cases (docs/xts-protocol.md §10.9)
 
 
 def stats_after(*events: Any) -> tuple[list[Tick], BinaryDecoder]:
