@@ -115,9 +115,12 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "tokens",
         help="inspect and maintain the feed-token store",
-        description="Inspect and maintain the feed-token store. Configuration comes from "
-        "JAINAM_DATABASE_URL, JAINAM_TOKEN_PEPPER, JAINAM_TOKEN_SALT (and "
-        "JAINAM_TOKEN_PEPPER_PREVIOUS / JAINAM_TOKEN_SALT_PREVIOUS while rotating the key).",
+        description="Inspect and maintain the feed-token store (one row per user, server and "
+        "app key; fingerprints only, never a token).",
+        epilog="environment variables: JAINAM_DATABASE_URL (default: tokens.db in the per-user "
+        "data folder), JAINAM_TOKEN_PEPPER or JAINAM_TOKEN_KEY_FILE (default for SQLite: a key "
+        "file made beside the database), JAINAM_TOKEN_SALT, and JAINAM_TOKEN_PEPPER_PREVIOUS / "
+        "JAINAM_TOKEN_SALT_PREVIOUS while rotating the key.",
     )
     parser.add_argument("--database-url", default=None, help="overrides JAINAM_DATABASE_URL")
     actions = parser.add_subparsers(dest="tokens_action", required=True)

@@ -49,6 +49,7 @@ from jainam_fsm.store.crypto import (
 )
 from jainam_fsm.store.keyfile import announce, resolve_key
 from jainam_fsm.store.models import TABLE_NAME, AuthRecord
+from jainam_fsm.telemetry import REDACTOR
 
 log = logging.getLogger("jainam_fsm.store")
 
@@ -525,11 +526,14 @@ class TokenStore:
                 row.user_id or "",
                 _to_ts(row.feed_token_expires_at),
             )
+        auth = self._cipher.decrypt(row.auth) if row.auth else None
+        # Every decrypted secret is scrubbed from logs from now on, whoever prints it.
+        REDACTOR.add(feed.value if feed else None, auth)
         return StoredToken(
             user=row.name,
             broker=row.broker,
             feed_token=feed,
-            auth_token=self._cipher.decrypt(row.auth) if row.auth else None,
+            auth_token=auth,
             broker_user_id=row.user_id,
             revoked=row.is_revoked,
             stale=row.feed_token_stale,
