@@ -18,14 +18,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from jainam_fsm.simulator import Simulator
+from jainam_fsm.simulator import Simulator, SimulatorThread
 from jainam_fsm.simulator.binary_stream import BINARY_MALFORMED_KINDS
 from jainam_fsm.simulator.cli import add_subcommand, build_config
 from jainam_fsm.simulator.config import BinaryKnobs, SimulatorConfig
 from jainam_fsm.xts.binary import BinaryDecoder
 from jainam_fsm.xts.decode import XtsDecoder
 from jainam_fsm.xts.ticks import Tick
-from tests.conftest import SocketRecorder, XtsProbe, eventually
+from tests.conftest import TEST_CONFIG, SocketRecorder, XtsProbe, eventually
 
 SimFactory = Callable[..., Awaitable[Simulator]]
 Key = tuple[int, int, int]
@@ -476,3 +476,36 @@ def test_cli_serves_the_binary_flavour() -> None:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
         proc.communicate()
+
+
+async def test_json_flavour_records_what_it_emits(xts: XtsProbe) -> None:
+    """The emitted record is shared: on the JSON flavour it holds the ticks the JSON payloads
+    decode to, once per step and key whatever the number of sockets."""
+    token = await xts.login()
+    assert (await xts.subscribe(token, 1501, (1, 22), (1, 467)))[0] == 200
+    rec = await xts.connect(token)
+    await xts.connect(token)  # a second socket: the record is per step, not per socket
+    await rec.wait_count("1501-json-full", 6)
+    xts.sim.stall()
+    log = xts.sim.emitted_log
+    await eventually(
+        lambda: len(rec.of("1501-json-full")) == sum(log.counts().values()), 5, "every tick"
+    )
+    decoder = XtsDecoder()
+    decoded = [decoder.decode("1501-json-full", p) for p in rec.of("1501-json-full")]
+    assert by_key([t for t in decoded if isinstance(t, Tick)]) == {
+        k: log.ticks(k) for k in log.counts()
+    }
+    assert xts.sim.emitted(1, 22, 1501) == log.ticks((1, 22, 1501))
+
+
+def test_thread_api_for_binary_knobs_and_the_emitted_record() -> None:
+    config = replace(TEST_CONFIG, api="binary", binary=BinaryKnobs(layout="A"))
+    with SimulatorThread(config) as sim:
+        sim.set_binary_knobs(BinaryKnobs(layout="B", packets_per_event=2))
+        with urllib.request.urlopen(sim.root_url + "/_sim/binary", timeout=5) as r:
+            knobs = json.load(r)
+        assert (knobs["layout"], knobs["packets_per_event"]) == ("B", 2)
+        assert sim.emitted(1, 22, 1501) == [] and sim.emitted_counts() == {}
+    with SimulatorThread(TEST_CONFIG) as json_sim, pytest.raises(RuntimeError):
+        json_sim.set_binary_knobs(BinaryKnobs())  # the JSON flavour has no binary knobs

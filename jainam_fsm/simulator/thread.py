@@ -15,9 +15,10 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from jainam_fsm.simulator.config import SimulatorConfig, SimUser
+from jainam_fsm.simulator.config import BinaryKnobs, SimulatorConfig, SimUser
 from jainam_fsm.simulator.server import Simulator
 from jainam_fsm.simulator.sessions import Instrument
+from jainam_fsm.xts.ticks import Tick
 
 __all__ = ["SimulatorThread"]
 
@@ -194,3 +195,15 @@ class SimulatorThread:
     def subscriptions(self, user_id: str | None = None) -> dict[int, set[Instrument]]:
         """See :meth:`Simulator.subscriptions`."""
         return self._sync(lambda: self._sim.subscriptions(user_id))
+
+    def emitted(self, segment: int, instrument: int, code: int) -> list[Tick]:
+        """See :meth:`Simulator.emitted` (a copy, taken on the simulator's loop)."""
+        return self._sync(lambda: self._sim.emitted(segment, instrument, code))
+
+    def emitted_counts(self) -> dict[tuple[int, int, int], int]:
+        """Ticks published per ``(segment, instrument, code)`` (``Simulator.emitted_log``)."""
+        return self._sync(self._sim.emitted_log.counts)
+
+    def set_binary_knobs(self, knobs: BinaryKnobs) -> None:
+        """See :meth:`Simulator.set_binary_knobs`."""
+        self._sync(lambda: self._sim.set_binary_knobs(knobs))
