@@ -3,15 +3,14 @@
 from jainam_fsm.store.binding import TokenBinding, server_root
 from jainam_fsm.store.crypto import TokenCipher, TokenDecryptError
 from jainam_fsm.store.db import (
-    DATABASE_URL_ENV,
     LockedUser,
     SchemaError,
     StoredToken,
     StoreLockTimeout,
     StoreUnavailable,
     TokenStore,
-    default_database_url,
 )
+from jainam_fsm.store.engine import DATABASE_URL_ENV, default_database_url
 from jainam_fsm.store.source import StoredTokenSource
 
 __all__ = [

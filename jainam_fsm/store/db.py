@@ -26,16 +26,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import platformdirs
 import sqlalchemy as sa
-from sqlalchemy import Connection, Engine, event, select
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy import Connection, select
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
 
 from jainam_fsm.core.ports import FeedToken
-from jainam_fsm.errors import ConfigError, TokenUnavailable
+from jainam_fsm.errors import TokenUnavailable
 from jainam_fsm.store import schema
 from jainam_fsm.store.binding import UNBOUND, TokenBinding
 from jainam_fsm.store.crypto import (
@@ -47,18 +45,19 @@ from jainam_fsm.store.crypto import (
     parse_salt,
     validate_pepper,
 )
+from jainam_fsm.store.engine import (
+    BEGIN_OPTION,
+    make_engine,
+    resolve_url,
+)
 from jainam_fsm.store.keyfile import announce, resolve_key
 from jainam_fsm.store.models import TABLE_NAME, AuthRecord
 from jainam_fsm.telemetry import REDACTOR
 
 log = logging.getLogger("jainam_fsm.store")
 
-DATABASE_URL_ENV = "JAINAM_DATABASE_URL"
-APP_NAME = "jainam-fsm"
-POSTGRES_EXTRA_HINT = "pip install 'jainam-fsm[postgres]'"
 DEFAULT_BROKER = "jainam_prop"
 _PG_LOCK_NOT_AVAILABLE = "55P03"
-_BEGIN_OPTION = "jainam_begin_immediate_ms"
 
 
 class StoreUnavailable(TokenUnavailable):
@@ -71,17 +70,6 @@ class StoreLockTimeout(StoreUnavailable):
 
 class SchemaError(StoreUnavailable):
     """The database schema is at a revision this version does not know (a newer one wrote it)."""
-
-
-def default_database_url() -> str:
-    """``sqlite:///<per-user data folder>/tokens.db`` (``platformdirs.user_data_path``).
-
-    On Linux that is ``$XDG_DATA_HOME/jainam-fsm`` (``~/.local/share/jainam-fsm`` when XDG is
-    unset); on macOS ``~/Library/Application Support/jainam-fsm``; on Windows the local
-    AppData folder.
-    """
-    base = platformdirs.user_data_path(APP_NAME, appauthor=False)
-    return f"sqlite:///{base / 'tokens.db'}"
 
 
 @dataclass(frozen=True)
@@ -221,7 +209,7 @@ class TokenStore:
         self.broker = broker
         self.lock_timeout = float(lock_timeout)
         self.busy_timeout = float(busy_timeout)
-        self.url = self._resolve_url(url, env)
+        self.url = resolve_url(url, env)
         key = resolve_key(
             env,
             pepper=pepper,
@@ -236,7 +224,12 @@ class TokenStore:
         self._cipher = TokenCipher(
             *self._keys(env, key.pepper, salt, previous_pepper, previous_salt)
         )
-        self._engine = self._make_engine(self.url, connect_timeout)
+        self._engine = make_engine(
+            self.url,
+            busy_timeout=self.busy_timeout,
+            lock_timeout=self.lock_timeout,
+            connect_timeout=connect_timeout,
+        )
         announce(self.url.render_as_string(hide_password=True), key)
         self._schema_lock = threading.Lock()
         self._schema_ready = False
@@ -272,114 +265,6 @@ class TokenStore:
                 )
             )
         return current, previous
-
-    @staticmethod
-    def _resolve_url(url: str | URL | None, env: Mapping[str, str]) -> URL:
-        where = "the url argument" if url is not None else DATABASE_URL_ENV
-        raw = url if url is not None else (env.get(DATABASE_URL_ENV) or None)
-        is_default = raw is None
-        try:
-            parsed = make_url(raw if raw is not None else default_database_url())
-        except (ArgumentError, ValueError):
-            raise ConfigError(
-                f"{where} ({DATABASE_URL_ENV}) is not a valid database URL; "
-                "use sqlite:///path/to/tokens.db or "
-                "postgresql+psycopg://user@host/db"
-            ) from None
-        backend, _, driver = parsed.drivername.partition("+")
-        if backend in ("postgresql", "postgres"):
-            if driver not in ("", "psycopg"):
-                raise ConfigError(
-                    f"{where} ({DATABASE_URL_ENV}): only the psycopg 3 driver is "
-                    "supported for PostgreSQL; use postgresql+psycopg://..."
-                )
-            return parsed.set(drivername="postgresql+psycopg")
-        if backend != "sqlite":
-            raise ConfigError(
-                f"{where} ({DATABASE_URL_ENV}): unsupported database "
-                f"{backend!r}; use sqlite:/// or postgresql+psycopg://"
-            )
-        if (
-            not parsed.database
-            or parsed.database == ":memory:"
-            or parsed.database.startswith("file::memory:")
-        ):
-            raise ConfigError(
-                f"{where} ({DATABASE_URL_ENV}): an in-memory SQLite database cannot "
-                "be shared between workers; give a file path"
-            )
-        path = Path(parsed.database).expanduser()
-        if is_default:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        elif not path.parent.is_dir():
-            raise ConfigError(
-                f"{where} ({DATABASE_URL_ENV}): the directory {str(path.parent)!r} "
-                "of the SQLite file does not exist"
-            )
-        if not path.exists() and path.parent.is_dir():
-            # Create the file owner-only before SQLite does (it copies the mode to -wal/-shm).
-            try:
-                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-            except FileExistsError:
-                pass
-            except OSError as exc:
-                log.debug("could not pre-create %s: %s", path, type(exc).__name__)
-        return parsed.set(database=str(path))
-
-    def _make_engine(self, url: URL, connect_timeout: float) -> Engine:
-        if self.dialect == "sqlite":
-            # NullPool: a connection per operation, so each one gets its own busy timeout and no
-            # SQLite handle is ever shared between threads.
-            engine = sa.create_engine(
-                url,
-                poolclass=NullPool,
-                hide_parameters=True,
-                connect_args={"timeout": self.busy_timeout, "check_same_thread": False},
-            )
-            busy_ms = int(self.busy_timeout * 1000)
-
-            @event.listens_for(engine, "connect")
-            def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-                # Take transaction control away from the driver so BEGIN IMMEDIATE is ours.
-                dbapi_conn.isolation_level = None
-                cur = dbapi_conn.cursor()
-                try:
-                    cur.execute(f"PRAGMA busy_timeout = {busy_ms}")
-                    cur.execute("PRAGMA journal_mode = WAL")
-                    cur.execute("PRAGMA synchronous = NORMAL")
-                finally:
-                    cur.close()
-
-            @event.listens_for(engine, "begin")
-            def _on_begin(conn: Connection) -> None:
-                lock_ms = conn.get_execution_options().get(_BEGIN_OPTION)
-                if lock_ms is None:
-                    conn.exec_driver_sql("BEGIN")
-                else:
-                    conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(lock_ms)}")
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-            return engine
-        try:
-            return self._make_pg_engine(url, connect_timeout)
-        except ImportError:
-            raise ConfigError(
-                f"a PostgreSQL token store needs the psycopg driver: {POSTGRES_EXTRA_HINT}"
-            ) from None
-
-    def _make_pg_engine(self, url: URL, connect_timeout: float) -> Engine:
-        return sa.create_engine(
-            url,
-            hide_parameters=True,
-            pool_pre_ping=True,
-            pool_size=2,
-            max_overflow=4,
-            pool_timeout=self.lock_timeout,
-            connect_args={
-                "connect_timeout": max(1, round(connect_timeout)),
-                "application_name": "jainam_fsm",
-            },
-        )
 
     @property
     def dialect(self) -> str:
@@ -427,7 +312,7 @@ class TokenStore:
         ms = max(1, int(timeout * 1000))
         with self._engine.connect() as conn:
             if self.dialect == "sqlite":
-                conn.execution_options(**{_BEGIN_OPTION: ms})
+                conn.execution_options(**{BEGIN_OPTION: ms})
                 conn.begin()
             else:
                 conn.begin()
