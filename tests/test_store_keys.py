@@ -237,3 +237,45 @@ def test_postgresql_url_without_the_driver_is_one_line() -> None:
     assert cli.returncode == 2, cli.stderr
     assert cli.stderr.strip().count("\n") == 0 and "Traceback" not in cli.stderr
     assert "pip install 'jainam-fsm[postgres]'" in cli.stderr
+
+
+def test_readme_quick_start_runs_with_three_variables(tmp_path: Path) -> None:
+    """Only JAINAM_BASE_URL, JAINAM_APP_KEY and JAINAM_SECRET_KEY: the default store makes its
+    database and key file in the per-user data folder and says where, once."""
+    import re
+
+    from jainam_fsm.simulator import SimulatorThread
+    from tests.conftest import TEST_CONFIG
+
+    readme = (ROOT / "README.md").read_text()
+    code = re.search(r"## Quick start: embedding\n\n```python\n(.*?)```", readme, re.S)
+    assert code is not None
+    home = tmp_path / "home"
+    home.mkdir()
+    with SimulatorThread(TEST_CONFIG) as sim:
+        creds = sim.credentials
+        env = {
+            "JAINAM_BASE_URL": sim.base_url,
+            "JAINAM_APP_KEY": creds.app_key,
+            "JAINAM_SECRET_KEY": creds.secret_key,
+            "HOME": str(home),
+            "XDG_DATA_HOME": str(home / ".local" / "share"),
+            "PATH": "/usr/bin:/bin",
+        }
+        prelude = "import logging\nlogging.basicConfig(level=logging.INFO)\n"
+        res = subprocess.run(
+            [sys.executable, "-c", prelude + code.group(1)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            check=False,
+        )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert [line for line in res.stdout.splitlines() if line.strip()]  # ticks printed
+    data = home / ".local" / "share" / "jainam-fsm"
+    key = data / "tokens.db.key"
+    assert (data / "tokens.db").exists() and key.stat().st_mode & 0o777 == 0o600
+    said = [line for line in res.stderr.splitlines() if "token store: database" in line]
+    assert len(said) == 1 and str(key) in said[0] and key.read_text().strip() not in res.stderr
