@@ -4,6 +4,9 @@ In the repository a page links to ``../benchmarks/results/x.json`` so that the l
 file of the same commit. The site holds only docs/, so there such a link is rewritten to the
 file on the repository host (``repo_url``, branch ``main``). A link to a file that does not
 exist is a warning, which fails ``mkdocs build --strict``. See docs/contributing.md.
+
+The rendered diagrams (``diagrams/*.svg``) are added to the site under ``diagrams/``, so the home
+page shows the same picture as the README without a copy in docs/.
 """
 
 from __future__ import annotations
@@ -17,6 +20,16 @@ log = logging.getLogger("mkdocs.hooks.repo_links")
 
 # ](target) or ](target#anchor), for links and images; absolute URLs and anchors are left alone.
 _LINK = re.compile(r"\]\((?![a-z][a-z0-9+.-]*:|/|#)([^)\s#]+)(#[^)\s]*)?\)")
+
+
+def on_files(files: Any, config: Any) -> Any:
+    """Add the committed SVG diagrams to the site, at ``diagrams/<name>.svg``."""
+    from mkdocs.structure.files import File
+
+    root = Path(config["config_file_path"]).resolve().parent
+    for svg in sorted((root / "diagrams").glob("*.svg")):
+        files.append(File.generated(config, f"diagrams/{svg.name}", abs_src_path=str(svg)))
+    return files
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
