@@ -14,6 +14,7 @@ Ticks never go through the machine: I/O thread -> :class:`~jainam_fsm.streaming.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import Counter
@@ -138,10 +139,7 @@ class StreamingAdapter:
             before_open=self._before_open,
         )
         self._stall_factor = 1
-        # Stall watchdog (supervisor thread): progress = Ingest.wanted moving.
-        self._watch_generation = -1
-        self._watch_wanted = -1
-        self._watch_wanted_on_socket = 0
+        #: stall watchdog (supervisor thread): when watching last (re)started
         self._watch_since = time.monotonic()
         self._sync_pending = False
         self._dropped_seen = 0
@@ -443,30 +441,25 @@ class StreamingAdapter:
         self._report_drops()
         lc = self._lifecycle
         now = time.monotonic()
-        wanted = self._ingest.wanted
-        generation = self._transport.generation
-        if generation != self._watch_generation:  # a new socket: a new watch
-            self._watch_generation = generation
-            self._watch_wanted_on_socket = 0
-            self._watch_since, self._watch_wanted = now, wanted
+        ingest = self._ingest
         if lc is None or not lc.ready or not lc.server_subscriptions:
-            self._watch_since, self._watch_wanted = now, wanted
+            self._watch_since = now  # nothing to watch yet: the silence starts counting later
             return
-        if wanted != self._watch_wanted:
-            self._watch_wanted_on_socket += wanted - self._watch_wanted
-            self._watch_since = max(self._watch_since, self._ingest.wanted_at)
-            self._watch_wanted = wanted
+        # Silence counts from the latest of: watching began, this socket started, the last
+        # wanted tick (wanted_at, measured on the I/O thread, so not rounded to our ticks).
+        since = max(self._watch_since, ingest.socket_started, ingest.wanted_at)
+        if ingest.wanted_on_socket:
             self._stall_factor = 1
         allowance = self.config.stall_timeout * self._stall_factor
-        silent = now - self._watch_since
+        silent = now - since
         if silent <= allowance:
             return
-        undecodable = self._ingest.undecodable()
+        undecodable = ingest.undecodable()
         self._counts["stalls"] += 1
-        if not self._watch_wanted_on_socket and not undecodable:
+        if not ingest.wanted_on_socket and not undecodable:
             self._stall_factor = min(8, self._stall_factor * 2)
         fields: dict[str, object] = {
-            "silent_seconds": round(silent, 3),
+            "silent_seconds": math.ceil(silent * 1000) / 1000,  # never shown below the limit
             "allowance": allowance,
             "next_allowance": self.config.stall_timeout * self._stall_factor,
         }

@@ -107,6 +107,9 @@ class Ingest:
         #: (the stall watchdog's only input)
         self.wanted = 0
         self.wanted_at = 0.0
+        #: the same on the current socket, and when that socket started opening
+        self.wanted_on_socket = 0
+        self.socket_started = _monotonic()
         #: event name -> events that decoded to nothing since the last wanted tick
         self._nothing: dict[str, int] = {}
         #: keys with a subscribe in flight -> a live tick arrived meanwhile
@@ -146,6 +149,7 @@ class Ingest:
         if self._snapshot_wait and key in self._snapshot_wait:
             self._snapshot_wait[key] = True  # live data is newer than any snapshot
         self.wanted += 1
+        self.wanted_on_socket += 1
         self.wanted_at = _monotonic()
         if self._nothing:
             self._nothing.clear()
@@ -202,6 +206,8 @@ class Ingest:
         self.binary.reset()
         self._snapshot_wait.clear()
         self._nothing.clear()
+        self.wanted_on_socket = 0
+        self.socket_started = _monotonic()
 
     def begin(self, code: int, instruments: Sequence[tuple[int, int]]) -> None:
         wait = self._snapshot_wait
