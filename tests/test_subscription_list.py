@@ -39,7 +39,7 @@ async def test_our_client_reads_the_list_and_knows_when_it_is_not_offered(
     with_list: Simulator = await simulator_factory()
     without: Simulator = await simulator_factory(subscription_list=False)
     for sim, expected in ((with_list, ((1, 22),)), (without, None)):
-        async with XtsRestClient(sim.root_url, prefix=sim.config.prefix) as rest:
+        async with XtsRestClient(sim.root_url, prefix=sim.config.rest_prefix) as rest:
             user = sim.credentials
             login = await rest.login(user.app_key, user.secret_key)
             await rest.subscribe(login.token, 1501, [(1, 22)])
