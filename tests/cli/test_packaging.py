@@ -128,3 +128,19 @@ def test_repository_never_reads_or_cites_a_folder_beside_it() -> None:
             if pattern.search(line)
         ]
     assert hits == []
+
+
+def test_diagram_without_the_dot_program_says_how_to_install_it(tmp_path: Path) -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "jainam_fsm.cli", "diagram", "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={"PATH": str(tmp_path), "PYTHONPATH": str(ROOT)},  # no `dot` on this PATH
+        check=False,
+    )
+    assert res.returncode == 2
+    assert res.stderr.splitlines() == [
+        "jainam-fsm diagram: the Graphviz 'dot' program is not installed: apt-get install graphviz"
+    ]
