@@ -8,7 +8,8 @@ Delay of attempt ``n`` (1-based)::
 ``jitter`` is a fraction in ``[0, 1]``. ``0`` (the default) gives the exact schedule 1, 2, 4, 8,
 16, 32, 60, 60, 60, 60 s; ``1`` is AWS "full jitter" (uniform in ``(0, base]``); values between
 are multiplicative jitter that only ever shortens a delay. A delay is therefore never above the
-cap and never negative. python-socketio's additive ``±0.5 s`` jitter is deliberately not offered.
+cap and never negative. python-socketio's additive ``±0.5 s`` jitter is deliberately not offered
+(``docs/resilience.md`` §1, §2).
 """
 
 from __future__ import annotations
