@@ -154,6 +154,11 @@ async def test_plain_client_decodes_exactly_the_emitted_ticks(
     assert dict(decoder.skipped) == log.opaque_counts()
     opaque = sum(log.opaque_counts().values())
     assert stats["packets"] == len(ticks) + opaque
+    sim_stats = probe.sim.stats()["binary"]
+    assert sim_stats["packets"] == stats["packets"]  # one socket: every packet built was sent
+    assert sim_stats["compressed_packets"] == stats["compressed"]
+    assert sim_stats["events"] == stats["events"] == len(rec.of("xts-binary-packet"))
+    assert sim_stats["opaque_packets"] == opaque
     if knobs.opaque_share:
         assert opaque > 0
     if knobs.compressed_share == 0.0:
@@ -509,3 +514,19 @@ def test_thread_api_for_binary_knobs_and_the_emitted_record() -> None:
         assert sim.emitted(1, 22, 1501) == [] and sim.emitted_counts() == {}
     with SimulatorThread(TEST_CONFIG) as json_sim, pytest.raises(RuntimeError):
         json_sim.set_binary_knobs(BinaryKnobs())  # the JSON flavour has no binary knobs
+
+
+async def test_candles_follow_the_socket_broadcast_mode(
+    binary: Callable[..., Awaitable[BinaryProbe]],
+) -> None:
+    """A Partial socket gets ``1505-json-partial`` strings; binary packets stay full."""
+    probe = await binary()
+    token = await probe.login()
+    assert (await probe.subscribe(token, 1505, (1, 22)))[0] == 200
+    assert (await probe.subscribe(token, 1501, (1, 22)))[0] == 200
+    rec = await probe.connect(token, mode="Partial")
+    partials = await rec.wait_count("1505-json-partial", 2)
+    await rec.wait_count("xts-binary-packet", 2)
+    assert all(isinstance(p, str) and p.startswith("t:1_22") for p in partials)
+    assert "1505-json-full" not in rec.names()
+    assert BinaryDecoder().decode(rec.of("xts-binary-packet")[0])[0].ltp is not None

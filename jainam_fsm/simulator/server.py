@@ -341,6 +341,17 @@ class Simulator:
         faults = self._faults
         out: dict[str, Any] = self._stats.snapshot()
         out["eio"] = self.config.eio
+        out["api"] = self.config.api
+        binary = self.stream.binary
+        if binary is not None:
+            emitted = self.stream.emitted
+            out["binary"] = {
+                "packets": binary.packets,
+                "compressed_packets": binary.compressed,
+                "events": binary.events_built,
+                "opaque_packets": sum(emitted.opaque_counts().values()),
+                "corrupt_packets": sum(emitted.corrupt_counts().values()),
+            }
         out["connected_sockets"] = len(self.stream.conns)
         out["stalled"] = faults.is_stalled()
         out["down"] = faults.down
