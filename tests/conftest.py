@@ -3,7 +3,9 @@
 * ``simulator`` -- a started :class:`~jainam_fsm.simulator.Simulator` (async tests); fast
   stream (20 steps/s per instrument) and small Engine.IO ping values.
 * ``simulator_factory`` -- ``await simulator_factory(rate=..., ...)`` for other settings.
-* ``simulator_thread`` -- a :class:`~jainam_fsm.simulator.SimulatorThread` for sync tests.
+* ``simulator_thread`` -- a :class:`~jainam_fsm.simulator.SimulatorThread` for sync tests, in
+  **both** Engine.IO dialects (``sim_eio``: the test runs once against ``--eio 4`` and once
+  against ``--eio 3``, the dialect of real XTS servers). The adapter harness uses it too.
 * ``xts`` -- an :class:`XtsProbe` on ``simulator``: plain aiohttp requests and plain
   python-socketio clients, no jainam-fsm adapter code.
 
@@ -214,8 +216,14 @@ async def xts(simulator: Simulator) -> AsyncIterator[XtsProbe]:
         await probe.close()
 
 
+@pytest.fixture(params=[4, 3], ids=["eio4", "eio3"])
+def sim_eio(request: pytest.FixtureRequest) -> int:
+    """The Engine.IO dialect of the simulator under an adapter test: every such test runs twice."""
+    return int(request.param)
+
+
 @pytest.fixture
-def simulator_thread() -> Iterator[SimulatorThread]:
-    """A simulator on its own thread (for sync tests and other processes)."""
-    with SimulatorThread(TEST_CONFIG) as sim:
+def simulator_thread(sim_eio: int) -> Iterator[SimulatorThread]:
+    """A simulator on its own thread (for sync tests and other processes), in each dialect."""
+    with SimulatorThread(replace(TEST_CONFIG, eio=sim_eio)) as sim:
         yield sim

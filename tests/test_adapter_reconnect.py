@@ -192,7 +192,8 @@ def test_stalled_feed_is_noticed_by_the_watchdog(harness: Harness) -> None:
     lost = transitions(tel, "backing_off")
     assert [t["reason"] for t in lost] == ["stall"]
     stall = tel.of("connection.stalled")[0]
-    assert float(str(stall["silent_seconds"])) > 0.5 and stall["allowance"] == 0.5
+    # rounded to the ms: a silence just past 0.5 s reads 0.5
+    assert float(str(stall["silent_seconds"])) >= 0.5 and stall["allowance"] == 0.5
     assert adapter.stats()["stalls"] == 1
     assert_one_loop(harness, adapter, tel)
 

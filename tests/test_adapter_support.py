@@ -178,12 +178,13 @@ class Harness:
 
 
 @pytest.fixture
-def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+def harness(request: pytest.FixtureRequest, tmp_path: Path, sim_eio: int) -> Iterator[Harness]:
     """A simulator (:data:`TEST_CONFIG`) and a SQLite store; every adapter shut down after.
 
-    Other simulator settings: ``@pytest.mark.parametrize("harness", [{...}], indirect=True)``.
+    Runs in both Engine.IO dialects (``sim_eio`` from tests/conftest.py). Other simulator
+    settings: ``@pytest.mark.parametrize("harness", [{...}], indirect=True)``.
     """
-    overrides: dict[str, Any] = getattr(request, "param", {})
+    overrides: dict[str, Any] = {"eio": sim_eio, **getattr(request, "param", {})}
     sim = SimulatorThread(replace(TEST_CONFIG, **overrides)).start()
     h = Harness(sim, tmp_path)
     try:

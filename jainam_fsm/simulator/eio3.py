@@ -41,13 +41,17 @@ __all__ = ["Eio3Server"]
 
 log = logging.getLogger("jainam_fsm.simulator")
 
+#: Queue items: a frame to send; None = close the websocket now; ``_LINGER`` = close it once the
+#: client has (after ``41`` the client closes by itself), or after ``_LINGER_SECONDS``.
+_LINGER = b""
+_LINGER_SECONDS = 1.0
 _Item = str | bytes | None
 
 
 class _Eio3Link:
     """One Engine.IO 3 websocket as a :class:`~.stream.Link`."""
 
-    __slots__ = ("ending", "queue", "sid", "writer", "ws")
+    __slots__ = ("ending", "peer_gone", "queue", "sid", "writer", "ws")
 
     def __init__(self, ws: web.WebSocketResponse, sid: str) -> None:
         self.ws = ws
@@ -56,6 +60,8 @@ class _Eio3Link:
         self.ending: str | None = None
         self.queue: asyncio.Queue[_Item] = asyncio.Queue()
         self.writer: asyncio.Task[None] | None = None
+        #: set when the read loop ended (the client closed, or the connection died)
+        self.peer_gone = asyncio.Event()
 
     async def send(self, frame: Frame) -> None:
         put = self.queue.put_nowait
@@ -63,10 +69,12 @@ class _Eio3Link:
             put(item)
 
     async def close(self) -> None:
-        # Socket.IO DISCONNECT on "/", then the writer closes the websocket.
+        # Socket.IO DISCONNECT on "/"; the client answers by closing. Closing first ourselves
+        # would, on loopback, cut the client's own "40" and with it python-engineio's read loop
+        # before it reads our last frames (a real network's latency hides that race).
         self.ending = self.ending or "server disconnect"
         self.queue.put_nowait("41")
-        self.queue.put_nowait(None)
+        self.queue.put_nowait(_LINGER)
 
     async def write_loop(self) -> None:
         ws, queue = self.ws, self.queue
@@ -74,6 +82,10 @@ class _Eio3Link:
             while True:
                 item = await queue.get()
                 if item is None:
+                    break
+                if item is _LINGER:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.peer_gone.wait(), _LINGER_SECONDS)
                     break
                 if isinstance(item, str):
                     await ws.send_str(item)
@@ -129,6 +141,7 @@ class Eio3Server:
                 await link.close()
             reason = await self._read_loop(link)
         finally:
+            link.peer_gone.set()
             self._links.pop(sid, None)
             if admitted:
                 self._stream.dropped(sid, reason)

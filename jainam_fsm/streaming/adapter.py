@@ -135,6 +135,7 @@ class StreamingAdapter:
             on_snapshot=self._ingest,
             flavour=self._flavour,
             on_binary=self._ingest.on_binary,
+            telemetry=self.telemetry,
             wants=self.registry.wants,
             before_open=self._before_open,
         )
@@ -216,6 +217,7 @@ class StreamingAdapter:
             snapshot_refills=self._transport.snapshot_refills,
             seconds_since_message=round(time.monotonic() - self._transport.last_message, 3),
             api=self._flavour.api if self._flavour.settled else "auto",
+            eio=self._transport.eio,
             exhausted_reason=lc.exhausted_reason if lc else None,
         )
         return out

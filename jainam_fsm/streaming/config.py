@@ -12,6 +12,7 @@ from jainam_fsm.errors import ConfigError
 from jainam_fsm.streaming.flavour import APIS, PRESETS, default_prefix, resolve_api
 from jainam_fsm.streaming.rules import (
     Choice,
+    EngineIO,
     EnumOf,
     Flag,
     InstanceOf,
@@ -79,6 +80,9 @@ class AdapterConfig:
     #: List a session's subscriptions (``GET /instruments/subscription``) when it is new to
     #: this adapter, so a previous process's leftovers are unsubscribed.
     list_subscriptions: bool = True
+    #: Engine.IO dialect: "auto" (follow the server's open packet), 3 (Socket.IO 2, what real
+    #: XTS servers speak) or 4 (python-socketio 5's own). See docs/xts-protocol.md.
+    eio: str | int = "auto"
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
 
     def __post_init__(self) -> None:
@@ -211,6 +215,7 @@ RULES: dict[str, Rule] = {
     "delivery_linger": Number("JAINAM_DELIVERY_LINGER", high=1.0, low_open=False),
     "keep_server_subscriptions": Flag("JAINAM_KEEP_SERVER_SUBSCRIPTIONS"),
     "list_subscriptions": Flag("JAINAM_LIST_SUBSCRIPTIONS"),
+    "eio": EngineIO("JAINAM_EIO"),
     "backoff": InstanceOf(kind=BackoffPolicy),
 }
 

@@ -197,6 +197,26 @@ class Choice(Rule):
 
 
 @dataclass(frozen=True)
+class EngineIO(Rule):
+    """The Engine.IO dialect: ``"auto"``, ``3`` or ``4`` (``"3"``/``"4"`` accepted as text)."""
+
+    def parse(self, text: str) -> Any:
+        return self.check(text.strip().lower())
+
+    def check(self, value: Any) -> Any:
+        if value == "auto":
+            return "auto"
+        if isinstance(value, bool):
+            raise Invalid("must be 'auto', 3 or 4")
+        if value in (3, 4, "3", "4"):
+            return int(value)
+        raise Invalid("must be 'auto', 3 or 4")
+
+    def describe(self) -> str:
+        return "`auto`, `3` or `4`"
+
+
+@dataclass(frozen=True)
 class EnumOf(Rule):
     """A member of ``enum`` (a :class:`enum.StrEnum`), given as member or value (any case)."""
 

@@ -18,9 +18,17 @@ from urllib.parse import urlencode
 
 import socketio
 
-from jainam_fsm.core.ports import FeedToken, Instrument, RequestOutcome, SubKey
+from jainam_fsm.core.ports import (
+    FeedToken,
+    Instrument,
+    RequestOutcome,
+    SubKey,
+    TelemetrySink,
+    emit_safely,
+)
 from jainam_fsm.errors import TokenRejected, TransportFailure
 from jainam_fsm.streaming.config import AdapterConfig
+from jainam_fsm.streaming.dialect import DialectClient
 from jainam_fsm.streaming.flavour import BINARY_EVENT, LTP_CODE, TOUCHLINE_CODE, Flavour
 from jainam_fsm.streaming.ioloop import IoThread
 from jainam_fsm.telemetry import REDACTOR, QuietCloseLogger, RedactingFilter
@@ -90,8 +98,10 @@ class XtsTransport:
         on_binary: BinaryHandler | None = None,
         wants: Wants | None = None,
         before_open: Callable[[FeedToken], None] | None = None,
+        telemetry: TelemetrySink | None = None,
     ) -> None:
         self.config = config
+        self._telemetry = telemetry
         self.flavour = flavour or Flavour(config.api_str, config.prefix_str, config.socket_path_str)
         self._on_binary = on_binary
         self._wants = wants
@@ -101,8 +111,12 @@ class XtsTransport:
         self._on_data = on_data
         self._on_link = on_link
         self._on_snapshot = on_snapshot
-        self._sio: socketio.AsyncClient | None = None
+        self._sio: DialectClient | None = None
         self._token: FeedToken | None = None
+        #: Engine.IO dialect of the current (last) connection, and what the server's open
+        #: packet said (3 or 4; None before the first connection)
+        self.eio: int | None = None
+        self.server_eio: int | None = None
         #: bumped at every open and close: events of an older socket are ignored
         self.generation = 0
         self.connects = 0
@@ -123,9 +137,20 @@ class XtsTransport:
             self._before_open(token)  # e.g. settle api="auto" before the socket path is used
         self.messages_on_socket = 0
         timeout = self.config.connect_timeout + self.config.join_timeout + 1.0
-        self._sio = self._io.run(self._open(token, gen), timeout=timeout)
+        sio = self._sio = self._io.run(self._open(token, gen), timeout=timeout)
         self.connects += 1
         self.last_message = time.monotonic()
+        self.eio, self.server_eio = sio.dialect, sio.eio.server_dialect
+        if self._telemetry is not None:
+            # Which dialect the server speaks: an operator's first question about drops.
+            fields: dict[str, object] = {
+                "eio": self.eio,
+                "server_eio": self.server_eio,
+                "eio_setting": self.config.eio,
+                "ping_interval": sio.eio.ping_interval,
+                "ping_timeout": sio.eio.ping_timeout,
+            }
+            emit_safely(self._telemetry, "connection.opened", logging.INFO, fields)
 
     def close(self) -> None:
         sio, self._sio = self._sio, None
@@ -228,7 +253,7 @@ class XtsTransport:
             raise TransportFailure("not connected")
         return self._token
 
-    async def _close(self, sio: socketio.AsyncClient) -> None:
+    async def _close(self, sio: DialectClient) -> None:
         eio_log = getattr(getattr(sio, "eio", None), "logger", None)
         if isinstance(eio_log, QuietCloseLogger):
             eio_log.closing = True  # our own close: the server's close frame is no warning
@@ -241,10 +266,12 @@ class XtsTransport:
         except Exception as exc:
             log.debug("shutdown: %s", type(exc).__name__)
 
-    async def _open(self, token: FeedToken, gen: int) -> socketio.AsyncClient:
+    async def _open(self, token: FeedToken, gen: int) -> DialectClient:
         cfg = self.config
         self._on_snapshot.connecting()  # a new socket: partial-mode state starts afresh
-        sio = socketio.AsyncClient(
+        # python-socketio 5 with our Engine.IO seam: Engine.IO 3 where the server speaks it.
+        sio = DialectClient(
+            eio=cfg.eio,  # type: ignore[arg-type]  # checked by its rule: "auto", 3 or 4
             reconnection=False,
             logger=SOCKETIO_LOG,
             engineio_logger=QuietCloseLogger(ENGINEIO_LOG),
@@ -299,7 +326,7 @@ class XtsTransport:
             raise TransportFailure("connection superseded")
         return sio
 
-    async def _discard(self, sio: socketio.AsyncClient) -> None:
+    async def _discard(self, sio: DialectClient) -> None:
         try:
             await self._close(sio)
         except Exception as exc:
@@ -307,7 +334,7 @@ class XtsTransport:
 
     def _bind(
         self,
-        sio: socketio.AsyncClient,
+        sio: DialectClient,
         gen: int,
         joined: asyncio.Future[None],
         opening: list[bool],
