@@ -174,8 +174,11 @@ class LockedUser:
             expires_at=token.expires_at,
             revoke=False,
             set_expiry=True,
+            feed_api=token.api,
         )
-        return FeedToken(token.value, token.user_id, _to_ts(_to_dt(token.expires_at)))
+        return FeedToken(
+            token.value, token.user_id, _to_ts(_to_dt(token.expires_at)), api=token.api
+        )
 
 
 class TokenStore:
@@ -410,6 +413,7 @@ class TokenStore:
                 self._cipher.decrypt(row.feed_token),
                 row.user_id or "",
                 _to_ts(row.feed_token_expires_at),
+                api=row.feed_api,
             )
         auth = self._cipher.decrypt(row.auth) if row.auth else None
         # Every decrypted secret is scrubbed from logs from now on, whoever prints it.
@@ -451,6 +455,7 @@ class TokenStore:
         expires_at: float | None,
         revoke: bool,
         set_expiry: bool,
+        feed_api: str | None = None,
     ) -> bool:
         row = session.execute(select(AuthRecord).where(_where(user, binding))).scalar_one_or_none()
         now = datetime.now(UTC)
@@ -475,6 +480,7 @@ class TokenStore:
                     is_revoked=False,
                     feed_token_stale=False,
                     feed_token_expires_at=_to_dt(expires_at),
+                    feed_api=feed_api if feed_token else None,
                     created_at=now,
                     updated_at=now,
                 )
@@ -493,6 +499,8 @@ class TokenStore:
             row.feed_token, changed = self._cipher.encrypt(feed_token), True
             row.feed_token_stale = False
             set_expiry = True
+        if feed_token and row.feed_api != feed_api:
+            row.feed_api, changed = feed_api, True  # a new token: its own API (or unknown)
         if set_expiry and _to_ts(row.feed_token_expires_at) != expires_at:
             row.feed_token_expires_at, changed = _to_dt(expires_at), True
         if user_id is not None and user_id != row.user_id:

@@ -68,6 +68,8 @@ class AuthRecord(Base):
     is_revoked: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     #: Set when the server rejected the stored feed token; cleared by the next store.
     feed_token_stale: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    #: The market-data API that issued the feed token ("json" or "binary"), when known.
+    feed_api: Mapped[str | None] = mapped_column(String(16), nullable=True)
     #: The feed token's expiry (JWT ``exp``), when known.
     feed_token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
