@@ -202,8 +202,13 @@ def test_quiet_feed_backs_the_watchdog_off_until_data_flows(harness: Harness) ->
     """A connection that never sees data (a closed market) doubles the next allowance (max
     8x), so a quiet feed is not reconnected every stall_timeout forever; data resets it."""
     tel, ticks = RecordingTelemetry(), TickLog()
-    adapter = start_streaming(harness, tel, ticks, stall_timeout=0.3)
+    adapter = harness.adapter(ticks, telemetry=tel, stall_timeout=0.3)
+    adapter.subscribe(*A)
+    adapter.subscribe(*B)
+    # A closed market from the start: no connection ever sees a live tick (subscribe snapshots
+    # come over REST and prove nothing about the socket).
     harness.sim.stall()
+    adapter.connect()
     wait_for(lambda: tel.count("connection.stalled") >= 3, timeout=15, what="three stalls")
     allowances = [s["allowance"] for s in tel.of("connection.stalled")[:3]]
     assert allowances == [0.3, 0.6, 1.2]
