@@ -3,7 +3,8 @@ sockets: every packet's tick delivered with the exact values emitted, LTP wants 
 snapshots from the quotes endpoint, 1505 candles as JSON on the same socket, ``api="auto"``,
 and a binary feed read as JSON reported as undecodable.
 
-The simulator records every tick it emits (``Simulator.emitted_log``); after it is stalled, what
+Every test runs against both Engine.IO dialects (``sim_eio``). The simulator records every
+tick it emits (``Simulator.emitted_log``); after it is stalled, what
 the adapter delivered per (segment, instrument, code) must equal that record, in order.
 """
 
@@ -64,13 +65,15 @@ def binary_harness(tmp: Path, knobs: BinaryKnobs | None = None, **sim: Any) -> H
 
 
 @pytest.fixture
-def make_harness(tmp_path: Path) -> Iterator[Any]:
+def make_harness(tmp_path: Path, sim_eio: int) -> Iterator[Any]:
+    """Binary-flavour simulators in the dialect under test (``sim_eio``: 4, then 3 as the real
+    servers speak)."""
     made: list[Harness] = []
 
     def make(knobs: BinaryKnobs | None = None, **sim: Any) -> Harness:
         tmp = tmp_path / str(len(made))
         tmp.mkdir()
-        h = binary_harness(tmp, knobs, **sim)
+        h = binary_harness(tmp, knobs, eio=sim_eio, **sim)
         made.append(h)
         return h
 
@@ -126,7 +129,7 @@ def stall_and_settle(
     ids=["B-half-compressed-3-per-event", "A-everything"],
 )
 def test_every_packet_is_delivered_with_the_exact_values_emitted(
-    make_harness: Any, knobs: BinaryKnobs
+    make_harness: Any, knobs: BinaryKnobs, sim_eio: int
 ) -> None:
     """The "done when" of the binary API: 1501/1502/1510, half the packets compressed, several
     packets per event; every packet's tick reaches the consumer, exactly, in order."""
@@ -135,6 +138,7 @@ def test_every_packet_is_delivered_with_the_exact_values_emitted(
     # No quotes snapshot here: what is delivered must be exactly what the socket carried.
     adapter = stream(h, log, SUBS, snapshot_on_already=False)
     assert adapter.stats()["api"] == "binary"
+    assert adapter.stats()["eio"] == sim_eio  # the dialect found in the open packet
     wait_for(lambda: all(log.count(k) >= 6 for k in SUBS), timeout=15, what="ticks of every key")
     stall_and_settle(h, log, SUBS, {})
     for key in SUBS:
