@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import zmq
 
+from jainam_fsm.errors import ConfigError
 from jainam_fsm.integrations import (
     EXCHANGE_SEGMENTS,
     InMemoryResolver,
@@ -395,6 +396,10 @@ def test_zmq_address_from_env() -> None:
     assert zmq_address_from_env({"JAINAM_ZMQ_ADDRESS": "ipc:///tmp/x", "ZMQ_PORT": "1"}) == (
         "ipc:///tmp/x"
     )
+    for bad in ("http", "0", "99999", "pasted-secret-value"):
+        with pytest.raises(ConfigError, match="ZMQ_PORT") as ei:
+            zmq_address_from_env({"ZMQ_PORT": bad})
+        assert len(bad) < 4 or bad not in str(ei.value)  # never echoed
 
 
 # ---------------------------------------------------------------- adapter envelopes

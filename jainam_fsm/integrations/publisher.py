@@ -34,8 +34,9 @@ def zmq_address_from_env(environ: Mapping[str, str] | None = None) -> str:
     host = (env.get("ZMQ_HOST") or "").strip()
     port = (env.get("ZMQ_PORT") or "").strip()
     if host or port:
-        if port and not port.isdigit():
-            raise ConfigError(f"ZMQ_PORT must be a port number, got {port!r}")
+        if port and not (port.isdigit() and 1 <= int(port) <= 65535):
+            # Never echo the value (a secret typed into the wrong variable stays unprinted).
+            raise ConfigError("ZMQ_PORT must be a port number from 1 to 65535")
         return f"tcp://{host or '127.0.0.1'}:{port or '5555'}"
     return DEFAULT_ZMQ_ADDRESS
 

@@ -151,7 +151,7 @@ def load_or_create(path: Path) -> StoreKey:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     try:
-        with contextlib.suppress(OSError):  # not every platform has fchmod
+        if hasattr(os, "fchmod"):  # POSIX: 0600 whatever the umask did
             os.fchmod(fd, 0o600)
         os.write(fd, (key + "\n").encode("ascii"))
         os.fsync(fd)
