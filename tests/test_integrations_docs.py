@@ -1,4 +1,5 @@
-"""docs/embedding.md runs as written: its example against ``jainam-fsm simulator --port 0``,
+"""docs/embedding.md runs as written: its example (Jainam Prop preset) against
+``jainam-fsm simulator --port 0 --api binary --eio 3``,
 and its topic parser on the topics we publish."""
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def simulator_process() -> Iterator[dict[str, str]]:
     exe = Path(sys.executable).with_name("jainam-fsm")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "jainam_fsm.cli"]
     proc = subprocess.Popen(
-        [*cmd, "simulator", "--port", "0", "--rate", "10"],
+        [*cmd, "simulator", "--port", "0", "--rate", "10", "--api", "binary", "--eio", "3"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -62,6 +63,7 @@ def test_example_runs_as_written(simulator_process: dict[str, str], tmp_path: Pa
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JAINAM_", "ZMQ_"))}
     env.update(
         {
+            "JAINAM_BROKER": "jainam-prop",  # as the document says
             "JAINAM_BASE_URL": info["base_url"],
             "JAINAM_APP_KEY": info["app_key"],
             "JAINAM_SECRET_KEY": info["secret_key"],

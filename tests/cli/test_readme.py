@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from jainam_fsm.simulator import SimulatorThread
@@ -33,10 +34,12 @@ def test_readme_starts_with_the_two_commands() -> None:
 def test_quick_start_example_runs(tmp_path: Path) -> None:
     code = re.search(r"## Quick start: embedding\n\n```python\n(.*?)```", README.read_text(), re.S)
     assert code is not None
-    with SimulatorThread(TEST_CONFIG) as sim:
+    # The quick start uses the Jainam Prop preset: the simulator serves what that server does
+    # (the binary API over Engine.IO 3), at its root URL as a user would write it.
+    with SimulatorThread(replace(TEST_CONFIG, api="binary", eio=3)) as sim:
         creds = sim.credentials
         env = {
-            "JAINAM_BASE_URL": sim.base_url,
+            "JAINAM_BASE_URL": sim.root_url,
             "JAINAM_APP_KEY": creds.app_key,
             "JAINAM_SECRET_KEY": creds.secret_key,
             "JAINAM_TOKEN_PEPPER": "readme-pepper-" + "z" * 30,
