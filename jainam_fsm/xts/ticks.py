@@ -6,29 +6,27 @@ One :class:`Tick` type covers every instrument message (1501 touchline, 1502 dep
 
 Field sources (wire names, ``docs/xts-protocol.md`` §7):
 
-============================  =====================================  ==================
-field                         full JSON                              partial key
-============================  =====================================  ==================
-ltp                           LastTradedPrice (1504: IndexValue)     ltp
-ltq                           LastTradedQunatity / LastTradedQuantity ltq
-last_traded_time              LastTradedTime                         ltt
-last_update_time              LastUpdateTime                         lut
-exchange_time                 ExchangeTimeStamp                      --
-open/high/low/close           Open/High/Low/Close                    o/h/l/c
-volume                        TotalTradedQuantity                    v
-average_price                 AverageTradedPrice                     ap
-total_buy_quantity            TotalBuyQuantity                       tb
-total_sell_quantity           TotalSellQuantity                      ts
-total_value_traded            TotalValueTraded                       vp
-percent_change                PercentChange                          pc
-bid / ask                     BidInfo / AskInfo (Touchline)          bi / ai (1501)
-bids / asks                   Bids / Asks (1502)                     bi / ai (1502)
-open_interest                 OpenInterest (1510, 1505)              o (1510)
-bar_time / bar_volume         BarTime / BarVolume (1505)             bt / bv (1505)
-sum_qty_price                 SumOfQtyInToPrice (1505)               pv (1505)
-book_type / market_type       BookType / XMarketType|XTSMarketType   bt / mt (1501,1512)
-sequence_number               SequenceNumber                         --
-============================  =====================================  ==================
+| field | full JSON | partial key |
+|---|---|---|
+| ``ltp`` | ``LastTradedPrice`` (1504: ``IndexValue``) | ``ltp`` |
+| ``ltq`` | ``LastTradedQunatity`` or ``LastTradedQuantity`` | ``ltq`` |
+| ``last_traded_time`` | ``LastTradedTime`` | ``ltt`` |
+| ``last_update_time`` | ``LastUpdateTime`` | ``lut`` |
+| ``exchange_time`` | ``ExchangeTimeStamp`` | -- |
+| ``open`` ... ``close`` | ``Open``, ``High``, ``Low``, ``Close`` | ``o h l c`` |
+| ``volume`` | ``TotalTradedQuantity`` | ``v`` |
+| ``average_price`` | ``AverageTradedPrice`` | ``ap`` |
+| ``total_buy_quantity`` | ``TotalBuyQuantity`` | ``tb`` |
+| ``total_sell_quantity`` | ``TotalSellQuantity`` | ``ts`` |
+| ``total_value_traded`` | ``TotalValueTraded`` | ``vp`` |
+| ``percent_change`` | ``PercentChange`` | ``pc`` |
+| ``bid``, ``ask`` | ``BidInfo``, ``AskInfo`` (in ``Touchline``) | ``bi``, ``ai`` (1501) |
+| ``bids``, ``asks`` | ``Bids``, ``Asks`` (1502) | ``bi``, ``ai`` (1502) |
+| ``open_interest`` | ``OpenInterest`` (1510, 1505) | ``o`` (1510) |
+| ``bar_time``, ``bar_volume`` | ``BarTime``, ``BarVolume`` (1505) | ``bt``, ``bv`` (1505) |
+| ``sum_qty_price`` | ``SumOfQtyInToPrice`` (1505) | ``pv`` (1505) |
+| ``book_type``, ``market_type`` | ``BookType``, ``XMarketType``/``XTSMarketType`` | ``bt mt`` (1501, 1512) |
+| ``sequence_number`` | ``SequenceNumber`` | -- |
 
 All datetimes are timezone-aware in India time (``Asia/Kolkata``); see :mod:`.timeconv`.
 
