@@ -25,7 +25,7 @@ Field sources (wire names, ``docs/xts-protocol.md`` §7):
 | ``open_interest`` | ``OpenInterest`` (1510, 1505) | ``o`` (1510) |
 | ``bar_time``, ``bar_volume`` | ``BarTime``, ``BarVolume`` (1505) | ``bt``, ``bv`` (1505) |
 | ``sum_qty_price`` | ``SumOfQtyInToPrice`` (1505) | ``pv`` (1505) |
-| ``book_type``, ``market_type`` | ``BookType``, ``XMarketType``/``XTSMarketType`` | ``bt mt`` (1501, 1512) |
+| ``book_type``, ``market_type`` | ``BookType``, ``X(TS)MarketType`` | ``bt mt`` (1501, 1512) |
 | ``sequence_number`` | ``SequenceNumber`` | -- |
 
 All datetimes are timezone-aware in India time (``Asia/Kolkata``); see :mod:`.timeconv`.
