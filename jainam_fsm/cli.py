@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_diagram(sub)
     for module in (
         "jainam_fsm.commands.demo",
+        "jainam_fsm.commands.soak",
         "jainam_fsm.commands.stream",
         "jainam_fsm.simulator.cli",
         "jainam_fsm.store.cli",

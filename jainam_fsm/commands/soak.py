@@ -1,0 +1,584 @@
+"""``jainam-fsm soak``: every simulator fault, on a seeded schedule, while threads churn.
+
+The built-in simulator and a throwaway token store; one adapter at a time ("a process"), which
+the schedule replaces now and then by a new one on the same store (a restart reuses the stored
+token, so it joins the same XTS session). Several churn threads subscribe and unsubscribe for
+several consumers throughout. After every recovery the soak checks (see docs/reliability.md):
+server set == desired set, readiness complete, logins bounded (one per token-killing fault, none
+otherwise), exactly one adapter's threads alive, file descriptors flat; continuously: no tick for
+an unwanted instrument, per-instrument order never backwards, only declared machine edges.
+Prints a table, writes JSON, exits 1 on any violation with the command that reproduces it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import random
+import secrets
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jainam_fsm.commands.soak_checks import Audit
+from jainam_fsm.core.backoff import BackoffPolicy
+from jainam_fsm.core.machine import State
+from jainam_fsm.core.registry import SubKey
+from jainam_fsm.simulator import SimulatorConfig, SimulatorThread
+from jainam_fsm.store import StoredTokenSource, TokenStore
+from jainam_fsm.streaming import AdapterConfig, StreamingAdapter
+
+log = logging.getLogger("jainam_fsm.soak")
+
+CODES = (1501, 1512)
+#: Seconds the feed may be silent before the watchdog reconnects (short: stalls are faults).
+STALL_TIMEOUT = 2.0
+#: Longest a recovery may take before it counts as a violation.
+RECOVERY_TIMEOUT = 30.0
+#: File descriptors the process may hold above the first check's count (connections being
+#: opened and closed at the moment of a check); a leak grows without bound.
+FD_TOLERANCE = 24
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One kind of fault: how to inject it and whether it kills the token (1 login allowed)."""
+
+    name: str
+    kills_token: bool
+    #: reconnect expected (a new ``connection.ready``) before the checks
+    reconnects: bool
+
+
+FAULTS: tuple[Fault, ...] = (
+    Fault("sever", False, True),
+    Fault("disconnect", False, True),
+    Fault("stall", False, True),
+    Fault("down", False, True),
+    Fault("reject_logins", True, True),
+    Fault("invalidate", True, True),
+    Fault("expire", True, True),
+    Fault("slow_rest", False, True),
+    Fault("malformed", False, False),
+    Fault("restart", True, True),
+    Fault("reject_credentials", True, True),
+    Fault("process_restart", False, True),
+)
+
+
+def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "soak",
+        help="run every simulator fault on a seeded schedule and check every recovery",
+        description="Drives the adapter against the built-in simulator through every fault "
+        "and process restarts while threads churn subscriptions; exit 1 on any violation.",
+    )
+    p.add_argument("--seed", type=int, default=1, help="schedule seed (default 1)")
+    p.add_argument("--minutes", type=float, default=1.0, help="duration (default 1)")
+    p.add_argument("--api", choices=("json", "binary"), default="json", help="XTS API flavour")
+    p.add_argument("--eio", type=int, choices=(3, 4), default=4, help="Engine.IO protocol")
+    p.add_argument("--consumers", type=int, default=3, help="consumers (default 3)")
+    p.add_argument("--threads", type=int, default=3, help="churn threads (default 3)")
+    p.add_argument("--json", dest="out", default=None, help="report path (soak-<seed>.json)")
+    p.set_defaults(func=run)
+
+
+@dataclass
+class Options:
+    seed: int
+    minutes: float
+    api: str = "json"
+    eio: int = 4
+    consumers: int = 3
+    threads: int = 3
+    #: seconds of churn between two faults (drawn uniformly)
+    gap: tuple[float, float] = (1.0, 4.0)
+
+    def command(self) -> str:
+        return (
+            f"jainam-fsm soak --seed {self.seed} --minutes {self.minutes:g} "
+            f"--api {self.api} --eio {self.eio} --consumers {self.consumers} "
+            f"--threads {self.threads}"
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    minutes = float(args.minutes)
+    if not math.isfinite(minutes) or not 0 < minutes <= 24 * 60:
+        print("jainam-fsm soak: --minutes must be a number in (0, 1440]")
+        return 2
+    for name in ("consumers", "threads"):
+        if not 1 <= getattr(args, name) <= 32:
+            print(f"jainam-fsm soak: --{name} must be in 1..32")
+            return 2
+    opts = Options(args.seed, minutes, args.api, args.eio, args.consumers, args.threads)
+    problem = unsupported(opts)
+    if problem:
+        print(f"jainam-fsm soak: {problem}")
+        return 2
+    # The adapter logs every fault it meets (WARNING and up): the table is the soak's output.
+    quiet = logging.getLogger("jainam_fsm")
+    saved = (quiet.propagate, list(quiet.handlers))
+    quiet.propagate = False
+    quiet.handlers = [logging.NullHandler()]
+    try:
+        report = Soak(opts).run()
+    finally:
+        quiet.propagate, quiet.handlers = saved
+    out = Path(args.out or f"soak-{opts.seed}.json")
+    out.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    print(render(report))
+    print(f"report written to {out}")
+    if report["violations"]:
+        print(f"VIOLATIONS: {len(report['violations'])}; reproduce with: {report['reproduce']}")
+        return 1
+    print("all checks passed")
+    return 0
+
+
+def unsupported(opts: Options) -> str | None:
+    """Why this build cannot soak ``opts`` (API flavour or Engine.IO version), or None."""
+    sim_fields = SimulatorConfig.__dataclass_fields__
+    ad_fields = AdapterConfig.__dataclass_fields__
+    if opts.eio != 4 and not ("eio" in sim_fields and "eio" in ad_fields):
+        return "--eio 3 needs Engine.IO 3 in the simulator and the adapter (not in this build)"
+    if opts.api != "json" and not ("api" in sim_fields and "api" in ad_fields):
+        return "--api binary needs the binary API in the simulator and adapter (not in this build)"
+    return None
+
+
+class _Telemetry:
+    """The adapters' telemetry sink: feeds the audit, counts readiness and exhaustion."""
+
+    def __init__(self, audit: Audit) -> None:
+        self.audit = audit
+        self.cond = threading.Condition()
+        self.readies = 0
+        self.exhausted = 0
+        self.refused = 0
+        self.counts: dict[str, int] = {}
+
+    def emit(self, event: str, level: int, fields: dict[str, object]) -> None:
+        with self.cond:
+            self.counts[event] = self.counts.get(event, 0) + 1
+            if event == "lifecycle.transition":
+                self.audit.transition(
+                    fields.get("trigger"), fields.get("source"), fields.get("dest")
+                )
+            elif event == "connection.ready":
+                self.readies += 1
+            elif event == "lifecycle.exhausted":
+                self.exhausted += 1
+            elif event == "replay.refused":
+                self.refused += 1
+            self.cond.notify_all()
+
+    def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        with self.cond:
+            return self.cond.wait_for(predicate, timeout)
+
+
+@dataclass
+class _Record:
+    n: int
+    kind: str
+    at: float
+    params: dict[str, Any]
+    recovery_s: float | None = None
+    logins: int = 0
+    fds: int = 0
+    threads: int = 0
+    violations: list[str] = field(default_factory=list)
+
+
+class Soak:
+    """One soak run; :meth:`run` returns the report (a JSON-ready dict)."""
+
+    def __init__(self, opts: Options) -> None:
+        self.opts = opts
+        self.rng = random.Random(opts.seed)  # noqa: S311 - a reproducible schedule
+        self.audit = Audit()
+        self.tel = _Telemetry(self.audit)
+        self.lock = threading.Lock()  # the wants and the current adapter change together
+        self.running = threading.Event()
+        self.stop = threading.Event()
+        self.records: list[_Record] = []
+        self.adapters = 0
+        self.adapter: StreamingAdapter | None = None
+        self.consumers = [f"c{i}" for i in range(opts.consumers)]
+        self.fd_base: int | None = None
+        self.threads_before = self.threads_after = 0
+        self.fds_before = self.fds_after = 0
+        self.universe = sorted(
+            {(1, self.rng.randrange(1000, 30000)) for _ in range(18)}
+            | {(2, self.rng.randrange(35000, 60000)) for _ in range(6)}
+        )
+
+    # -- processes ------------------------------------------------------------------------
+    def _new_adapter(self, **overrides: Any) -> StreamingAdapter:
+        creds = self.sim.credentials
+        config = AdapterConfig(
+            base_url=self.sim.base_url,
+            app_key=creds.app_key,
+            secret_key=creds.secret_key,
+            stall_timeout=STALL_TIMEOUT,
+            connect_timeout=3.0,
+            request_timeout=3.0,
+            join_timeout=3.0,
+            backoff=BackoffPolicy(initial=0.1, factor=2.0, max_delay=1.0, max_attempts=40),
+            **overrides,
+        )
+        store = self.store
+        adapter = StreamingAdapter(
+            config,
+            self.audit.tick,
+            token_source=lambda login, tel: StoredTokenSource(store, "soak", login, tel),
+            telemetry=self.tel,
+        )
+        self.adapters += 1
+        return adapter
+
+    def _start_process(self) -> None:
+        """A new adapter ("process") with every consumer's current wants; churn paused.
+
+        Half of them keep their subscriptions on the server at shutdown, as a crashed
+        process does: the next one must clean up after it.
+        """
+        adapter = self._new_adapter(keep_server_subscriptions=self.rng.random() < 0.5)
+        with self.audit.lock:
+            wants = sorted(self.audit.wants, key=repr)
+        for key, consumer in wants:
+            adapter.subscribe(*key, consumer=consumer)
+        self.adapter = adapter
+        adapter.connect()
+
+    # -- churn ----------------------------------------------------------------------------
+    def _churn(self, index: int) -> None:
+        rng = random.Random(self.opts.seed * 1000 + index)  # noqa: S311
+        while not self.stop.is_set():
+            if not self.running.wait(0.1):
+                continue
+            time.sleep(rng.uniform(0.02, 0.25))
+            seg, iid = rng.choice(self.universe[2:])
+            key: SubKey = (seg, iid, rng.choice(CODES))
+            consumer = rng.choice(self.consumers)
+            with self.lock:
+                adapter = self.adapter
+                if not self.running.is_set() or adapter is None:
+                    continue
+                if (key, consumer) in self.audit.wants:
+                    self.audit.drop(key, consumer)
+                    adapter.unsubscribe(*key, consumer=consumer)
+                else:
+                    self.audit.want(key, consumer)
+                    adapter.subscribe(*key, consumer=consumer)
+
+    def _pause(self) -> None:
+        self.running.clear()
+        with self.lock:  # an operation in progress finishes first
+            pass
+
+    # -- faults ---------------------------------------------------------------------------
+    def _inject(self, fault: Fault) -> dict[str, Any]:
+        sim, rng = self.sim, self.rng
+        name = fault.name
+        if name == "sever":
+            return {"connections": sim.sever()}
+        if name == "disconnect":
+            return {"sockets": sim.disconnect_all()}
+        if name == "stall":
+            seconds = round(STALL_TIMEOUT * rng.uniform(1.3, 2.5), 2)
+            sim.stall(seconds)
+            return {"seconds": seconds}
+        if name == "down":
+            seconds = round(rng.uniform(0.3, 2.5), 2)
+            sim.go_down(seconds)
+            return {"seconds": seconds}
+        if name == "reject_logins":
+            seconds = round(rng.uniform(0.5, 2.5), 2)
+            sim.reject_logins(seconds)
+            sim.invalidate_tokens(disconnect=True)
+            return {"seconds": seconds}
+        if name == "invalidate":
+            disconnect = rng.random() < 0.5
+            sim.invalidate_tokens(disconnect=disconnect)
+            return {"disconnect": disconnect}
+        if name == "expire":
+            return {"sessions": sim.expire_tokens()}
+        if name == "slow_rest":
+            delay = round(rng.uniform(0.2, 1.2), 2)
+            sim.set_rest_delay(delay)
+            sim.sever()  # the reconnect and its replay go through the slow REST
+            return {"delay": delay}
+        if name == "malformed":
+            count = rng.randint(1, 25)
+            return {"frames": sim.send_malformed(count)}
+        if name == "restart":
+            sim.restart()
+            return {}
+        if name == "reject_credentials":
+            sim.reject_credentials(True)
+            sim.invalidate_tokens(disconnect=True)
+            exhausted = self.tel.wait(lambda: self._state() is State.EXHAUSTED, RECOVERY_TIMEOUT)
+            sim.reject_credentials(False)
+            adapter = self.adapter
+            if adapter is not None:
+                adapter.connect()  # revive
+            return {"exhausted": exhausted}
+        if name == "process_restart":
+            self._pause()
+            old = self.adapter
+            assert old is not None
+            kept = old.config.keep_server_subscriptions
+            old.shutdown()
+            self._start_process()
+            self.running.set()
+            return {"adapter": self.adapters, "previous_kept_subscriptions": kept}
+        raise ValueError(name)
+
+    def _state(self) -> State | None:
+        adapter = self.adapter
+        return adapter.state() if adapter is not None else None
+
+    def _verify(self, rec: _Record, fault: Fault, readies: int, logins: int, t0: float) -> None:
+        """Wait for the recovery, pause the churn, check, resume."""
+        ok = True
+        if fault.reconnects:
+            ok = self.tel.wait(lambda: self.tel.readies > readies, RECOVERY_TIMEOUT)
+            if not ok:
+                rec.violations.append(f"no recovery within {RECOVERY_TIMEOUT:g} s")
+        self._pause()
+        try:
+            adapter = self.adapter
+            assert adapter is not None
+            ready = adapter.wait_ready(RECOVERY_TIMEOUT if ok else 1.0)
+            rec.recovery_s = round(time.monotonic() - t0, 3)
+            if not ready:
+                rec.violations.append(f"not ready (state {adapter.state().value})")
+            elif ready.partial:
+                rec.violations.append(f"{len(ready.refused)} subscriptions refused")
+            desired = self.audit.desired()
+            deadline = time.monotonic() + 10.0
+            server = self._server_set()
+            while server != desired and time.monotonic() < deadline:
+                time.sleep(0.05)
+                server = self._server_set()
+            if server != desired:
+                missing, extra = sorted(desired - server), sorted(server - desired)
+                rec.violations.append(
+                    f"server set != desired set: missing {missing[:3]} ({len(missing)}), "
+                    f"extra {extra[:3]} ({len(extra)})"
+                )
+            rec.logins = self.sim.stats()["logins"] - logins
+            allowed = 1 if fault.kills_token else 0
+            if rec.logins > allowed:
+                rec.violations.append(f"{rec.logins} logins (allowed {allowed})")
+            rec.threads = len(_adapter_threads())
+            if rec.threads != 3:
+                rec.violations.append(f"{rec.threads} adapter threads alive (expected 3)")
+            rec.fds = _fd_count()
+            if self.fd_base is None:
+                self.fd_base = rec.fds
+            elif rec.fds > self.fd_base + FD_TOLERANCE:
+                rec.violations.append(f"{rec.fds} file descriptors (first check {self.fd_base})")
+        finally:
+            self.sim.set_rest_delay(0.0)
+            self.running.set()
+        for v in rec.violations:
+            self.audit.violate(f"after {rec.kind}", v)
+
+    def _server_set(self) -> set[SubKey]:
+        subs = self.sim.subscriptions()
+        return {(seg, iid, code) for code, ins in subs.items() for seg, iid in ins}
+
+    # -- the run --------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        opts = self.opts
+        threads_before = threading.active_count()
+        fds_before = _fd_count()
+        tmp = tempfile.TemporaryDirectory(prefix="jainam-soak-")
+        self.store = TokenStore(
+            f"sqlite:///{Path(tmp.name) / 'tokens.db'}",
+            pepper=secrets.token_urlsafe(40),  # throwaway key: the soak needs no configuration
+            salt=secrets.token_hex(16),
+        )
+        self.sim = SimulatorThread(
+            SimulatorConfig(
+                rate=4.0,
+                emit_interval=0.05,
+                seed=opts.seed,
+                ping_interval=1.0,
+                ping_timeout=2.0,
+                subscription_limit=200,
+            )
+        ).start()
+        started = time.monotonic()
+        churners = [
+            threading.Thread(target=self._churn, args=(i,), name=f"soak-churn-{i}", daemon=True)
+            for i in range(opts.threads)
+        ]
+        try:
+            # Two instruments every consumer always wants: the feed is never empty.
+            for consumer in self.consumers:
+                for seg, iid in self.universe[:2]:
+                    self.audit.want((seg, iid, CODES[0]), consumer)
+            self._start_process()
+            first = _Record(0, "start", 0.0, {})
+            self._verify(first, Fault("start", True, False), 0, 0, started)
+            self.records.append(first)
+            for t in churners:
+                t.start()
+            self.running.set()
+            deadline = started + opts.minutes * 60
+            queue: list[Fault] = []
+            while True:
+                gap = self.rng.uniform(*opts.gap)
+                if time.monotonic() + gap >= deadline:
+                    break
+                time.sleep(gap)
+                if not queue:
+                    queue = list(FAULTS)
+                    self.rng.shuffle(queue)
+                fault = queue.pop()
+                readies = self.tel.readies
+                logins = self.sim.stats()["logins"]
+                t0 = time.monotonic()
+                rec = _Record(len(self.records), fault.name, round(t0 - started, 3), {})
+                rec.params = self._inject(fault)
+                self._verify(rec, fault, readies, logins, t0)
+                self.records.append(rec)
+                log.info("soak fault %d %s: %s", rec.n, rec.kind, rec.violations or "ok")
+        finally:
+            self.stop.set()
+            self.running.clear()
+            for t in churners:
+                t.join(5)
+            if self.adapter is not None:
+                self.adapter.shutdown()
+            self.sim.stop()
+            self.store.close()
+            tmp.cleanup()
+        duration = time.monotonic() - started
+        self._final_leak_checks(threads_before, fds_before)
+        return self._report(duration)
+
+    def _final_leak_checks(self, threads_before: int, fds_before: int) -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (
+            threading.active_count() > threads_before or _fd_count() > fds_before + 2
+        ):
+            time.sleep(0.05)
+        self.threads_after, self.fds_after = threading.active_count(), _fd_count()
+        self.threads_before, self.fds_before = threads_before, fds_before
+        if self.threads_after > threads_before:
+            self.audit.violate(
+                "threads flat", f"{threads_before} before, {self.threads_after} after"
+            )
+        if self.fds_after > fds_before + 2:
+            self.audit.violate("fds flat", f"{fds_before} before, {self.fds_after} after")
+
+    def _report(self, duration: float) -> dict[str, Any]:
+        by_kind: dict[str, dict[str, Any]] = {}
+        for rec in self.records:
+            row = by_kind.setdefault(
+                rec.kind, {"count": 0, "failed": 0, "recovery_s": [], "logins": 0}
+            )
+            row["count"] += 1
+            row["failed"] += bool(rec.violations)
+            row["logins"] += rec.logins
+            if rec.recovery_s is not None:
+                row["recovery_s"].append(rec.recovery_s)
+        for row in by_kind.values():
+            times = row.pop("recovery_s")
+            row["recovery_median_s"] = round(statistics.median(times), 3) if times else None
+            row["recovery_max_s"] = max(times) if times else None
+        audit = self.audit
+        return {
+            "seed": self.opts.seed,
+            "minutes": self.opts.minutes,
+            "api": self.opts.api,
+            "eio": self.opts.eio,
+            "consumers": self.opts.consumers,
+            "threads": self.opts.threads,
+            "reproduce": self.opts.command(),
+            "duration_s": round(duration, 1),
+            "faults": len(self.records) - 1,
+            "adapters": self.adapters,
+            "ticks": audit.ticks,
+            "ghost_ticks": audit.ghosts,
+            "reorders": audit.reorders,
+            "logins": sum(r.logins for r in self.records),
+            "threads_before": self.threads_before,
+            "threads_after": self.threads_after,
+            "fds_before": self.fds_before,
+            "fds_after": self.fds_after,
+            "fds_max": max((r.fds for r in self.records), default=0),
+            "edges": {f"{s} --{t}--> {d}": n for (t, s, d), n in sorted(audit.edges.items())},
+            "telemetry": dict(sorted(self.tel.counts.items())),
+            "by_kind": by_kind,
+            "records": [
+                {
+                    "n": r.n,
+                    "kind": r.kind,
+                    "at": r.at,
+                    "params": r.params,
+                    "recovery_s": r.recovery_s,
+                    "logins": r.logins,
+                    "fds": r.fds,
+                    "violations": r.violations,
+                }
+                for r in self.records
+            ],
+            "violations": [
+                {"check": v.check, "detail": v.detail, "at": v.at} for v in audit.violations
+            ],
+        }
+
+
+def render(report: dict[str, Any]) -> str:
+    """The report as a plain-text table."""
+    lines = [
+        f"soak seed {report['seed']}, {report['duration_s']} s, api {report['api']}, "
+        f"eio {report['eio']}: {report['faults']} faults, {report['adapters']} adapters",
+        f"{'fault':<20}{'count':>6}{'failed':>8}{'logins':>8}{'recovery median':>17}{'max':>8}",
+    ]
+    for kind, row in sorted(report["by_kind"].items()):
+        med = row["recovery_median_s"]
+        mx = row["recovery_max_s"]
+        lines.append(
+            f"{kind:<20}{row['count']:>6}{row['failed']:>8}{row['logins']:>8}"
+            f"{'-' if med is None else f'{med:.2f} s':>17}{'-' if mx is None else f'{mx:.2f} s':>8}"
+        )
+    lines.append(
+        f"ticks {report['ticks']}, ghost ticks {report['ghost_ticks']}, reorders "
+        f"{report['reorders']}, logins {report['logins']}, threads "
+        f"{report['threads_before']}->{report['threads_after']}, fds "
+        f"{report['fds_before']}->{report['fds_after']} (max {report['fds_max']})"
+    )
+    lines.append(f"edges used: {len(report['edges'])}; violations: {len(report['violations'])}")
+    for v in report["violations"][:20]:
+        lines.append(f"  at {v['at']:.1f} s: {v['check']}: {v['detail']}")
+    return "\n".join(lines)
+
+
+def _adapter_threads() -> list[str]:
+    return [
+        t.name
+        for t in threading.enumerate()
+        if t.name.startswith("jainam-") and t.name != "jainam-simulator" and t.is_alive()
+    ]
+
+
+def _fd_count() -> int:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return -1
