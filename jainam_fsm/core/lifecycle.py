@@ -400,6 +400,7 @@ class Lifecycle:
     def _replay(self, *, reason: str) -> bool:
         """Reconcile until the desired set stops changing. False if interrupted by a failure."""
         started = self._clock.monotonic()
+        first = not self._ready
         subscribed = unsubscribed = already = requests = 0
         reported: set[SubKey] = set()
         for _ in range(_MAX_REPLAY_ROUNDS):
@@ -462,6 +463,10 @@ class Lifecycle:
                 self._internal_error("replay", exc)
                 self._queue(Trigger.CONNECTION_LOST, reason="replay_error")
                 return False
+            if not self._ready:
+                # The connection is up and the set it was opened for is reconciled: ready now,
+                # not after the rounds a busy registry may add (slow server, constant churn).
+                self._mark_ready()
             if freed and self._refused:
                 # Unsubscribes freed server-side slots: ask again for what was refused.
                 self._refused.clear()
@@ -470,15 +475,6 @@ class Lifecycle:
                 break
         self.synced_version = version
         self._maybe_server.clear()
-        first = not self._ready
-        self._ready = True
-        if first:
-            # Reset only now: the connection is up *and* subscriptions are reconciled.
-            attempts = self.backoff.attempt
-            self.backoff.reset()
-            self._refreshed = False
-            self._rejected_token = None
-            self._emit("connection.ready", logging.INFO, after_attempts=attempts)
         if requests or first:
             self._emit(
                 "replay",
@@ -493,6 +489,15 @@ class Lifecycle:
                 duration_ms=round((self._clock.monotonic() - started) * 1000, 3),
             )
         return True
+
+    def _mark_ready(self) -> None:
+        # Reset only now: the connection is up *and* subscriptions are reconciled.
+        self._ready = True
+        attempts = self.backoff.attempt
+        self.backoff.reset()
+        self._refreshed = False
+        self._rejected_token = None
+        self._emit("connection.ready", logging.INFO, after_attempts=attempts)
 
     def _notify_refused(self, refusal: Refusal) -> None:
         if self._on_refused is None:
