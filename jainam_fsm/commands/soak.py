@@ -234,6 +234,7 @@ class Soak:
             request_timeout=3.0,
             join_timeout=3.0,
             backoff=BackoffPolicy(initial=0.1, factor=2.0, max_delay=1.0, max_attempts=40),
+            **_dialect(AdapterConfig, self.opts),
             **overrides,
         )
         store = self.store
@@ -418,6 +419,7 @@ class Soak:
                 ping_interval=1.0,
                 ping_timeout=2.0,
                 subscription_limit=200,
+                **_dialect(SimulatorConfig, opts),
             )
         ).start()
         started = time.monotonic()
@@ -567,6 +569,18 @@ def render(report: dict[str, Any]) -> str:
     for v in report["violations"][:20]:
         lines.append(f"  at {v['at']:.1f} s: {v['check']}: {v['detail']}")
     return "\n".join(lines)
+
+
+def _dialect(config: Any, opts: Options) -> dict[str, Any]:
+    """``api``/``eio`` settings for a config class that has those fields (checked up front by
+    :func:`unsupported`: a default dialect needs neither)."""
+    fields = config.__dataclass_fields__
+    out: dict[str, Any] = {}
+    if "api" in fields:
+        out["api"] = opts.api
+    if "eio" in fields:
+        out["eio"] = opts.eio
+    return out
 
 
 def _adapter_threads() -> list[str]:
