@@ -35,6 +35,7 @@ from jainam_fsm.core.registry import SubKey
 from jainam_fsm.simulator import SimulatorConfig, SimulatorThread
 from jainam_fsm.store import StoredTokenSource, TokenStore
 from jainam_fsm.streaming import AdapterConfig, StreamingAdapter
+from jainam_fsm.streaming.flavour import LTP_CODE, TOUCHLINE_CODE
 
 log = logging.getLogger("jainam_fsm.soak")
 
@@ -366,7 +367,7 @@ class Soak:
                 rec.violations.append(f"not ready (state {adapter.state().value})")
             elif ready.partial:
                 rec.violations.append(f"{len(ready.refused)} subscriptions refused")
-            desired = self.audit.desired()
+            desired = self._on_server(self.audit.desired())
             deadline = time.monotonic() + 10.0
             server = self._server_set()
             while server != desired and time.monotonic() < deadline:
@@ -395,6 +396,13 @@ class Soak:
             self.running.set()
         for v in rec.violations:
             self.audit.violate(f"after {rec.kind}", v)
+
+    def _on_server(self, desired: set[SubKey]) -> set[SubKey]:
+        """What the server must hold for ``desired``: on the binary API an LTP (1512) want is
+        served by the touchline (1501) subscription (docs/xts-protocol.md)."""
+        if self.opts.api != "binary":
+            return desired
+        return {(s, i, TOUCHLINE_CODE if c == LTP_CODE else c) for s, i, c in desired}
 
     def _server_set(self) -> set[SubKey]:
         subs = self.sim.subscriptions()
