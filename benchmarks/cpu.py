@@ -26,6 +26,11 @@ MODES = (
 )
 
 
+#: Consumers also measured against an ``--eio 3`` simulator (Engine.IO 3, as real XTS servers);
+#: their rows are named ``MODE@eio3``. Ratios stay against ``async`` on Engine.IO 4.
+EIO3_MODES = ("async", "adapter", "adapter-inline")
+
+
 def run(
     rate: float = 2000.0,
     n: int = 50,
@@ -33,18 +38,29 @@ def run(
     warmup: float = 0.75,
     seconds: float = 2.5,
     modes: tuple[str, ...] = MODES,
+    eio3_modes: tuple[str, ...] = EIO3_MODES,
 ) -> dict[str, Any]:
-    """``rate`` events/s in total over ``n`` instruments (1501, full JSON)."""
-    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
-    with SimProcess.cli(rate=rate / n, limit=max(n, 50)) as sim:
-        assert sim.info is not None
+    """``rate`` events/s in total over ``n`` instruments (1501, full JSON).
+
+    Two simulators run side by side (Engine.IO 4 and 3); every round runs every consumer once
+    against its simulator, in alternating order, so load drift hits both dialects alike.
+    """
+    jobs = [(m, m, 4) for m in modes] + [(f"{m}@eio3", m, 3) for m in eio3_modes]
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in jobs}
+    limit = max(n, 50)
+    with (
+        SimProcess.cli(rate=rate / n, limit=limit) as sim4,
+        SimProcess.cli(rate=rate / n, limit=limit, extra=["--eio", "3"]) as sim3,
+    ):
+        assert sim4.info is not None and sim3.info is not None
+        infos = {4: sim4.info, 3: sim3.info}
         for r in range(rounds):
-            order = modes if r % 2 == 0 else tuple(reversed(modes))
-            for mode in order:
-                args = ["benchmarks.consumer", mode, *sim.info.as_args()]
+            order = jobs if r % 2 == 0 else list(reversed(jobs))
+            for name, mode, eio in order:
+                args = ["benchmarks.consumer", mode, *infos[eio].as_args()]
                 args += ["--instruments", str(n), "--warmup", str(warmup)]
                 args += ["--seconds", str(seconds)]
-                runs[mode].append(run_child(args))
+                runs[name].append(run_child(args))
     summary: dict[str, Any] = {}
     for mode, rows in runs.items():
         summary[mode] = {
@@ -62,6 +78,7 @@ def run(
     return {
         "offered_rate": rate,
         "instruments": n,
+        "eio3_modes": list(eio3_modes),
         "seconds": seconds,
         "rounds": rounds,
         "modes": summary,

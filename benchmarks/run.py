@@ -108,6 +108,9 @@ def report_cpu(c: dict[str, Any]) -> list[str]:
         "async-decode-thread": "ablation: + the adapter's Delivery thread",
         "async-decode-linger": "ablation: + a delivery thread that lingers 10 ms",
         "async-decode-coalesced": "ablation: + a delivery thread woken once per loop pass",
+        "async@eio3": "bare AsyncClient + json.loads, Engine.IO 3 server",
+        "adapter@eio3": "StreamingAdapter -> callback, Engine.IO 3 server",
+        "adapter-inline@eio3": "StreamingAdapter, delivery='inline', Engine.IO 3 server",
     }
     lines = [
         f"## CPU per event ({_f(c['offered_rate'], 0)} events/s offered, "

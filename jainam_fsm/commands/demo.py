@@ -54,6 +54,13 @@ def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument("--duration", type=float, default=30.0, help="seconds (default 30, min 20)")
     p.add_argument("--seed", type=int, default=7, help="seed of prices and instrument choice")
     p.add_argument("--plain", action="store_true", help="no live view; print events as lines")
+    p.add_argument(
+        "--eio",
+        type=int,
+        choices=(3, 4),
+        default=3,
+        help="Engine.IO dialect of the simulator: 3 (default, what real XTS servers speak) or 4",
+    )
     p.set_defaults(func=run)
 
 
@@ -167,6 +174,8 @@ def _view(demo: Demo, started: float, rate: float, duration: float, phase: str) 
     colour = {"connected": "green", "backing_off": "yellow", "exhausted": "red"}.get(state, "cyan")
     table.add_row("state", Text(state, style=colour))
     table.add_row("attempt", str(stats["attempt"]))
+    eio = stats.get("eio")
+    table.add_row("Engine.IO", "-" if eio is None else f"{eio} (client pings)" if eio == 3 else "4")
     nxt = "-"
     if tel.next_retry_at is not None:
         nxt = f"in {max(0.0, tel.next_retry_at - time.monotonic()):.2f} s"
@@ -199,7 +208,12 @@ def run(args: argparse.Namespace) -> int:
     fds_before = _fd_count()
     rng = random.Random(args.seed)  # noqa: S311 - reproducible demo, not crypto
     sim_config = SimulatorConfig(
-        rate=4.0, emit_interval=0.05, seed=args.seed, ping_interval=1.0, ping_timeout=2.0
+        rate=4.0,
+        emit_interval=0.05,
+        seed=args.seed,
+        eio=args.eio,
+        ping_interval=1.0,
+        ping_timeout=2.0,
     )
     tmp = tempfile.TemporaryDirectory(prefix="jainam-demo-")
     store = TokenStore(
@@ -271,6 +285,7 @@ def run(args: argparse.Namespace) -> int:
             faults.join()
             live.update(_view(demo, started, rate, duration, "done"))
         stats = adapter.stats()
+        ping_timeouts = sim.stats()["ping_timeouts"]
         adapter.shutdown()
     finally:
         sim.stop()
@@ -291,6 +306,13 @@ def run(args: argparse.Namespace) -> int:
             "recovered from every fault",
             telemetry.readies - 1 >= 4,
             f"{telemetry.readies - 1} recoveries, {stats['logins']} logins",
+        )
+    )
+    demo.checks.append(
+        Check(
+            f"Engine.IO {args.eio} heartbeat held",
+            ping_timeouts == 0 and stats["eio"] == args.eio,
+            f"spoke Engine.IO {stats['eio']}, {ping_timeouts} ping-timeout drops",
         )
     )
     demo.checks.append(

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import json
 import logging
 import secrets
@@ -41,11 +42,18 @@ __all__ = ["Eio3Server"]
 
 log = logging.getLogger("jainam_fsm.simulator")
 
-#: Queue items: a frame to send; None = close the websocket now; ``_LINGER`` = close it once the
-#: client has (after ``41`` the client closes by itself), or after ``_LINGER_SECONDS``.
-_LINGER = b""
+
+class _Close(enum.Enum):
+    """Queue items that end the writer: close the websocket ``NOW``, or once the client has
+    closed it (``LINGER``: after ``41`` it does so by itself), at most ``_LINGER_SECONDS``."""
+
+    NOW = 1
+    LINGER = 2
+
+
 _LINGER_SECONDS = 1.0
-_Item = str | bytes | None
+#: A frame to send, or how to close.
+_Item = str | bytes | _Close
 
 
 class _Eio3Link:
@@ -74,16 +82,16 @@ class _Eio3Link:
         # before it reads our last frames (a real network's latency hides that race).
         self.ending = self.ending or "server disconnect"
         self.queue.put_nowait("41")
-        self.queue.put_nowait(_LINGER)
+        self.queue.put_nowait(_Close.LINGER)
 
     async def write_loop(self) -> None:
         ws, queue = self.ws, self.queue
         try:
             while True:
                 item = await queue.get()
-                if item is None:
+                if item is _Close.NOW:
                     break
-                if item is _LINGER:
+                if item is _Close.LINGER:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.peer_gone.wait(), _LINGER_SECONDS)
                     break
@@ -145,7 +153,7 @@ class Eio3Server:
             self._links.pop(sid, None)
             if admitted:
                 self._stream.dropped(sid, reason)
-            link.queue.put_nowait(None)
+            link.queue.put_nowait(_Close.NOW)
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(link.writer, 1.0)
         return ws
@@ -160,7 +168,7 @@ class Eio3Server:
             except TimeoutError:
                 # Nothing from the client for pingInterval + pingTimeout: close the websocket.
                 link.ending = "ping timeout"
-                link.queue.put_nowait(None)
+                link.queue.put_nowait(_Close.NOW)
                 return "ping timeout"
             if msg.type is WSMsgType.TEXT:
                 data: str = msg.data
@@ -185,6 +193,6 @@ class Eio3Server:
         """Close every socket (no Socket.IO goodbye: the server is going away)."""
         for link in list(self._links.values()):
             link.ending = link.ending or "server shutdown"
-            link.queue.put_nowait(None)
+            link.queue.put_nowait(_Close.NOW)
             with contextlib.suppress(Exception):
                 await link.ws.close()

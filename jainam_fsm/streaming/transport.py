@@ -1,5 +1,8 @@
 """The ``Transport`` port on real I/O: python-socketio ``AsyncClient`` plus the REST client.
 
+The client is :class:`~jainam_fsm.streaming.dialect.DialectClient`: python-socketio 5 speaking
+Engine.IO 3 or 4, as the server's open packet says (``AdapterConfig.eio``).
+
 Methods are called on the supervisor thread and run their I/O on the :class:`IoThread`.
 python-socketio's own reconnection is **off**: the lifecycle machine is the only owner of
 retries. The socket URL (with the token in its query, as XTS wants) is computed at each

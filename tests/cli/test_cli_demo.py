@@ -26,6 +26,7 @@ def test_demo_runs_and_every_check_passes() -> None:
         "token invalidation",
         "outage",
         "no ghost ticks",
+        "Engine.IO 3 heartbeat held",
         "no leaked",
     ):
         assert check in res.stdout
