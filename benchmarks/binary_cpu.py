@@ -6,10 +6,12 @@ Two simulators run in processes of their own at the same offered rate: one servi
 (``1501-json-full`` strings), one the binary API (``--api binary``: ``xts-binary-packet``
 events, layout B, half the packets raw-DEFLATE compressed, one packet per event, as Jainam's
 production server is reported to send them). Each consumer runs in a fresh child process
-(:mod:`benchmarks.consumer`), in interleaved rounds (ABCD DCBA ...), and the figure per consumer
+(:mod:`benchmarks.consumer`), in interleaved rounds (ABCDE EDCBA ...), and the figure per consumer
 is the median over rounds of process CPU time / ticks received in the window:
 
 * ``json/async``: the bare python-socketio ``AsyncClient`` + ``json.loads`` on JSON (baseline);
+* ``binary/async``: the bare ``AsyncClient`` on the binary API, decoding each event with the
+  codec's ``BinaryDecoder`` (what the Socket.IO client costs per binary event);
 * ``json/adapter``: the ``StreamingAdapter`` on JSON (the known reference ratio);
 * ``binary/adapter``: the ``StreamingAdapter`` on the binary API (``api`` taken from the prefix);
 * ``binary/adapter-inline``: the same with ``delivery="inline"``.
@@ -29,6 +31,7 @@ from benchmarks.common import SimProcess, machine_info, median, run_child
 #: (row name, simulator flavour, consumer mode), the baseline first.
 ROWS = (
     ("json/async", "json", "async"),
+    ("binary/async", "binary", "async-binary"),
     ("json/adapter", "json", "adapter"),
     ("binary/adapter", "binary", "adapter"),
     ("binary/adapter-inline", "binary", "adapter-inline"),

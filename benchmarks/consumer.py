@@ -3,6 +3,8 @@
 Modes, each receiving the simulator's ``1501-json-full`` events for ``--instruments`` ids:
 
 ``async``    a bare python-socketio ``AsyncClient``; the handler does ``json.loads``.
+``async-binary``  the same on ``xts-binary-packet`` events (a simulator with ``--api binary``);
+             the handler decodes each with the codec's ``BinaryDecoder`` and counts ticks.
 
 Ablations (the bare ``AsyncClient`` plus one piece of the adapter at a time):
 
@@ -47,6 +49,7 @@ from benchmarks.common import EVENT, PEPPER, SimInfo, instruments
 Record = list[tuple[int, int, int]]
 MODES = (
     "async",
+    "async-binary",
     "sync",
     "adapter",
     "adapter-inline",
@@ -104,8 +107,8 @@ def _rest_body(ids: list[tuple[int, int]]) -> dict[str, Any]:
     }
 
 
-def _query(sim: SimInfo, token: str) -> str:
-    query = f"token={token}&userID={sim.user_id}&publishFormat=JSON&broadcastMode=Full"
+def _query(sim: SimInfo, token: str, publish: str = "JSON") -> str:
+    query = f"token={token}&userID={sim.user_id}&publishFormat={publish}&broadcastMode=Full"
     return f"{sim.root_url}/?{query}"
 
 
@@ -229,6 +232,15 @@ async def run_async(sim: SimInfo, args: argparse.Namespace, meter: Meter) -> dic
 
     if args.mode == "async":
         client.on(EVENT, on_tick)
+    elif args.mode == "async-binary":
+        from jainam_fsm.xts.binary import BinaryDecoder
+
+        decode_binary = BinaryDecoder().decode
+
+        def on_packet(data: bytes) -> None:
+            meter.count += len(decode_binary(data))
+
+        client.on("xts-binary-packet", on_packet)
     else:
         # Ablation: the adapter's decoder (and its delivery thread) on the bare client.
         from jainam_fsm.streaming.delivery import Delivery
@@ -278,8 +290,9 @@ async def run_async(sim: SimInfo, args: argparse.Namespace, meter: Meter) -> dic
                     meter.count += 1
 
         client.on(EVENT, on_tick_decoded)
+    publish = "Binary" if args.mode == "async-binary" else "JSON"
     await client.connect(
-        _query(sim, token), transports=["websocket"], socketio_path=sim.socketio_path
+        _query(sim, token, publish), transports=["websocket"], socketio_path=sim.socketio_path
     )
     await asyncio.sleep(args.warmup)
     start = meter.start()
