@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 from jainam_fsm.core.backoff import BackoffPolicy
@@ -12,8 +13,8 @@ from jainam_fsm.streaming import AdapterConfig, AsyncStreamingAdapter
 from tests.conftest import TEST_CONFIG
 
 
-async def test_async_adapter_streams_and_recovers(tmp_path: Path) -> None:
-    with SimulatorThread(TEST_CONFIG) as sim:
+async def test_async_adapter_streams_and_recovers(tmp_path: Path, sim_eio: int) -> None:
+    with SimulatorThread(replace(TEST_CONFIG, eio=sim_eio)) as sim:
         creds = sim.credentials
         config = AdapterConfig(
             base_url=sim.base_url,
@@ -45,8 +46,8 @@ async def test_async_adapter_streams_and_recovers(tmp_path: Path) -> None:
         store.close()
 
 
-async def test_async_for_ends_after_shutdown(tmp_path: Path) -> None:
-    with SimulatorThread(TEST_CONFIG) as sim:
+async def test_async_for_ends_after_shutdown(tmp_path: Path, sim_eio: int) -> None:
+    with SimulatorThread(replace(TEST_CONFIG, eio=sim_eio)) as sim:
         creds = sim.credentials
         config = AdapterConfig(
             base_url=sim.base_url, app_key=creds.app_key, secret_key=creds.secret_key
