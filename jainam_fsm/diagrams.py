@@ -43,6 +43,9 @@ class _Predicates:
     def refreshed_this_attempt(self, *_: Any) -> bool:
         return False
 
+    def permanent_failure(self, *_: Any) -> bool:
+        return False
+
 
 def _graph(engine: Literal["graphviz", "mermaid"]) -> Any:
     machine: Any = _PlainGraphMachine(

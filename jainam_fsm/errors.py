@@ -6,6 +6,8 @@ ever carries a token, a secret or an Authorization header in its message.
 
 from __future__ import annotations
 
+from jainam_fsm.core.causes import Cause
+
 
 class JainamError(Exception):
     """Base class of every error this library raises on purpose."""
@@ -24,11 +26,27 @@ class TokenRejected(JainamError):
 
 
 class TokenUnavailable(JainamError):
-    """No token could be had right now (database down, login endpoint failing). Transient."""
+    """No token could be had right now (database down, login endpoint failing). Transient.
+
+    ``cause`` names why, when known (:func:`jainam_fsm.core.causes.cause_of` also finds the
+    cause of the login failure it was raised from).
+    """
+
+    def __init__(self, message: str = "", *, cause: Cause | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 class TransportFailure(JainamError):
-    """The connection or a request failed for a transient reason (network, 5xx, timeout)."""
+    """The connection or a request failed (network, TLS, 5xx, timeout, not an XTS server).
+
+    ``cause`` classifies it (:class:`~jainam_fsm.core.causes.Cause`), when the edge that raised
+    it could tell; the core decides from it whether retrying can help.
+    """
+
+    def __init__(self, message: str = "", *, cause: Cause | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 class SubscriptionRejected(JainamError):

@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any, TextIO
 
+from jainam_fsm.core.causes import DESCRIPTIONS, cause_in
 from jainam_fsm.errors import ConfigError
 from jainam_fsm.streaming import AdapterConfig, StreamingAdapter
 from jainam_fsm.telemetry import configure_json_logging
@@ -88,6 +89,13 @@ class TickWriter:
         self.count += 1
 
 
+def exhausted_message(reason: str) -> str:
+    """The one-line exit message of a stream that gave up: the cause first, when named."""
+    cause = cause_in(reason)
+    why = f"exhausted, cause {cause}: {DESCRIPTIONS[cause]}" if cause else "exhausted"
+    return f"jainam-fsm stream: gave up ({why}): {reason}; fix the cause and run again"
+
+
 def run(args: argparse.Namespace) -> int:
     stderr = sys.stderr
     configure_json_logging(stderr, level=getattr(logging, str(args.log_level).upper(), 20))
@@ -145,9 +153,6 @@ def run(args: argparse.Namespace) -> int:
         for s, handler in previous.items():
             signal.signal(s, handler)
     if exhausted:
-        print(
-            f"jainam-fsm stream: gave up (exhausted): {exhausted[0]}; fix the cause and run again",
-            file=stderr,
-        )
+        print(exhausted_message(exhausted[0]), file=stderr)
         return 1
     return 0

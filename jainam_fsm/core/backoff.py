@@ -29,7 +29,10 @@ ENV_VARS: Mapping[str, str] = {
     "max_delay": "JAINAM_BACKOFF_MAX",
     "max_attempts": "JAINAM_BACKOFF_MAX_ATTEMPTS",
     "jitter": "JAINAM_BACKOFF_JITTER",
+    "permanent_attempts": "JAINAM_BACKOFF_PERMANENT_ATTEMPTS",
 }
+#: Fields that take whole numbers.
+_INTEGERS = frozenset({"max_attempts", "permanent_attempts"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,18 +47,21 @@ class BackoffPolicy:
     max_delay: float = 60.0
     max_attempts: int = 10
     jitter: float = 0.0
+    #: Attempts in a row (the first one counts) failing with a permanent cause
+    #: (:data:`~jainam_fsm.core.causes.PERMANENT`: TLS verification, scheme mismatch, not
+    #: Socket.IO, not XTS) before giving up early. 2 = one confirming retry; a value above
+    #: ``max_attempts + 1`` keeps backing off (ERROR each time) to the end of the budget.
+    permanent_attempts: int = 2
 
     def __post_init__(self) -> None:
         _check(self.initial, "initial", lambda v: v > 0, "a number > 0")
         _check(self.factor, "factor", lambda v: v >= 1, "a number >= 1")
         _check(self.max_delay, "max_delay", lambda v: v >= self.initial, "a number >= initial")
         _check(self.jitter, "jitter", lambda v: 0 <= v <= 1, "a number between 0 and 1")
-        if (
-            isinstance(self.max_attempts, bool)
-            or not isinstance(self.max_attempts, int)
-            or self.max_attempts < 1
-        ):
-            raise ConfigError("backoff setting 'max_attempts' must be a whole number >= 1")
+        for name in sorted(_INTEGERS):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"backoff setting '{name}' must be a whole number >= 1")
 
     def base_delay(self, attempt: int) -> float:
         """The delay of ``attempt`` (1-based) before jitter."""
@@ -91,7 +97,7 @@ class BackoffPolicy:
             raw = env.get(var)
             if raw is None or raw.strip() == "":
                 continue
-            values[name] = _parse_env(var, raw, integer=(name == "max_attempts"))
+            values[name] = _parse_env(var, raw, integer=(name in _INTEGERS))
         values.update(overrides)
         try:
             return cls(**values)  # type: ignore[arg-type]

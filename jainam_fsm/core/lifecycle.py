@@ -17,6 +17,7 @@ from typing import Any
 from transitions import EventData, Machine, MachineError
 
 from jainam_fsm.core.backoff import BackoffPolicy, BackoffSchedule
+from jainam_fsm.core.causes import DESCRIPTIONS, Cause, cause_of, is_permanent
 from jainam_fsm.core.machine import State, Trigger, machine_kwargs
 from jainam_fsm.core.ports import (
     Cancellable,
@@ -131,6 +132,10 @@ class Lifecycle:
         self.synced_version = -1
         self._last_reason = ""
         self.exhausted_reason: str | None = None
+        #: the cause named in the give-up, when it had one (core/causes.py)
+        self.exhausted_cause: Cause | None = None
+        #: attempts in a row that failed with a permanent cause
+        self._permanent_streak = 0
         self._machine = Machine(
             model=self,
             queued=True,
@@ -206,6 +211,14 @@ class Lifecycle:
         """Condition: a token refresh was already made in this attempt."""
         return self._refreshed
 
+    def permanent_failure(self, event: EventData) -> bool:
+        """Condition: the failure's cause is one retrying cannot fix, and attempts in a row
+        (``BackoffPolicy.permanent_attempts``) failed with such a cause."""
+        return (
+            is_permanent(event.kwargs.get("cause"))
+            and self._permanent_streak >= self.backoff.policy.permanent_attempts
+        )
+
     # ------------------------------------------------------------------ state callbacks
 
     def on_enter_authenticating(self, event: EventData) -> None:
@@ -224,7 +237,7 @@ class Lifecycle:
             self._queue(Trigger.CREDENTIALS_REJECTED, reason="credentials_rejected")
             return
         except TokenUnavailable as exc:
-            self._queue(Trigger.CONNECTION_LOST, reason=f"token_unavailable: {_brief(exc)}")
+            self._lost("token_unavailable", exc)
             return
         except Exception as exc:  # a port bug must not kill the owner thread
             self._internal_error("token_source", exc)
@@ -247,7 +260,7 @@ class Lifecycle:
             self._rejected_token = token
             self._queue(Trigger.TOKEN_REJECTED, reason="token_rejected_at_socket")
         except TransportFailure as exc:
-            self._queue(Trigger.CONNECTION_LOST, reason=f"connect_failed: {_brief(exc)}")
+            self._lost("connect_failed", exc)
         except Exception as exc:
             self._internal_error("transport.open", exc)
             self._queue(Trigger.CONNECTION_LOST, reason="transport_error")
@@ -272,22 +285,28 @@ class Lifecycle:
         self._ready = False
         self._close_transport()
         reason = str(event.kwargs.get("reason") or event.event.name)
+        cause = event.kwargs.get("cause")
         self._last_reason = reason
         delay = self.backoff.next_delay()
         if delay is None:
             self._queue(
                 Trigger.GIVE_UP,
                 reason=f"{self.backoff.policy.max_attempts} attempts spent; last: {reason}",
+                cause=cause,
             )
             return
-        self._emit(
-            "reconnect.scheduled",
-            logging.WARNING,
-            attempt=self.backoff.attempt,
-            max_attempts=self.backoff.policy.max_attempts,
-            delay=round(delay, 3),
-            reason=reason,
-        )
+        fields: dict[str, object] = {
+            "attempt": self.backoff.attempt,
+            "max_attempts": self.backoff.policy.max_attempts,
+            "delay": round(delay, 3),
+            "reason": reason,
+        }
+        if cause is not None:
+            fields["cause"] = str(cause)
+            fields["permanent"] = is_permanent(cause)
+        # A cause retrying cannot fix is an ERROR from its first attempt.
+        level = logging.ERROR if is_permanent(cause) else logging.WARNING
+        self._emit("reconnect.scheduled", level, **fields)
         self._timer = self._clock.call_later(delay, self._on_timer)
 
     def on_exit_backing_off(self, event: EventData) -> None:
@@ -299,8 +318,20 @@ class Lifecycle:
         self._cancel_timer()
         self._close_transport()
         reason = str(event.kwargs.get("reason") or event.event.name)
+        cause = event.kwargs.get("cause")
+        if event.event.name == Trigger.CONNECTION_LOST:  # the permanent-failure edge
+            assert cause is not None
+            reason = (
+                f"permanent failure [{cause}] on {self._permanent_streak} attempts in a row "
+                f"({DESCRIPTIONS[Cause(cause)]}); last: {reason}"
+            )
         self.exhausted_reason = reason
-        self._emit("lifecycle.exhausted", logging.CRITICAL, reason=reason)
+        self.exhausted_cause = Cause(cause) if cause is not None else None
+        fields: dict[str, object] = {"reason": reason}
+        if cause is not None:
+            fields["cause"] = str(cause)
+            fields["permanent"] = is_permanent(cause)
+        self._emit("lifecycle.exhausted", logging.CRITICAL, **fields)
         if self._on_exhausted is not None:
             try:
                 self._on_exhausted(reason)
@@ -310,6 +341,8 @@ class Lifecycle:
     def on_exit_exhausted(self, event: EventData) -> None:
         """Revive: a fresh budget of attempts."""
         self.exhausted_reason = None
+        self.exhausted_cause = None
+        self._permanent_streak = 0
         self.backoff.reset()
         self._rejected_token = None
 
@@ -345,7 +378,7 @@ class Lifecycle:
             self._queue(Trigger.TOKEN_REJECTED, reason="token_rejected_at_rest")
             return False
         except TransportFailure as exc:
-            self._queue(Trigger.CONNECTION_LOST, reason=f"list_failed: {_brief(exc)}")
+            self._lost("list_failed", exc)
             return False
         except Exception as exc:
             self._internal_error("list_subscriptions", exc)
@@ -457,7 +490,7 @@ class Lifecycle:
                 self._queue(Trigger.TOKEN_REJECTED, reason="token_rejected_at_rest")
                 return False
             except TransportFailure as exc:
-                self._queue(Trigger.CONNECTION_LOST, reason=f"replay_failed: {_brief(exc)}")
+                self._lost("replay_failed", exc)
                 return False
             except Exception as exc:
                 self._internal_error("replay", exc)
@@ -495,6 +528,7 @@ class Lifecycle:
         self._ready = True
         attempts = self.backoff.attempt
         self.backoff.reset()
+        self._permanent_streak = 0
         self._refreshed = False
         self._rejected_token = None
         self._emit("connection.ready", logging.INFO, after_attempts=attempts)
@@ -507,6 +541,15 @@ class Lifecycle:
         except Exception as exc:  # a consumer's hook must not break the replay
             self._internal_error("on_refused", exc)
 
+    def _lost(self, where: str, exc: BaseException) -> None:
+        """A failed step: name its cause (attached by the edge that raised it), count
+        permanent causes in a row, and let the machine's table decide (back off or give up)."""
+        cause = cause_of(exc)
+        self._permanent_streak = self._permanent_streak + 1 if is_permanent(cause) else 0
+        self._queue(
+            Trigger.CONNECTION_LOST, reason=f"{where} [{cause}]: {_brief(exc)}", cause=cause
+        )
+
     def _queue(self, trigger: Trigger, **kwargs: Any) -> None:
         # The machine is queued: this runs right after the current transition completes.
         self.trigger(str(trigger), **kwargs)  # type: ignore[attr-defined]
@@ -517,15 +560,17 @@ class Lifecycle:
         level = logging.INFO
         if transition.dest == State.BACKING_OFF:
             level = logging.WARNING
-        self._emit(
-            "lifecycle.transition",
-            level,
-            trigger=event.event.name,
-            source=transition.source,
-            dest=transition.dest,
-            reason=event.kwargs.get("reason"),
-            attempt=self.backoff.attempt,
-        )
+        fields: dict[str, object] = {
+            "trigger": event.event.name,
+            "source": transition.source,
+            "dest": transition.dest,
+            "reason": event.kwargs.get("reason"),
+            "attempt": self.backoff.attempt,
+        }
+        cause = event.kwargs.get("cause")
+        if cause is not None:
+            fields["cause"] = str(cause)
+        self._emit("lifecycle.transition", level, **fields)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

@@ -65,13 +65,20 @@ S, T = State, Trigger
 
 #: Predicate on the model: a refresh was already made in this attempt.
 REFRESHED = "refreshed_this_attempt"
+#: Predicate on the model: the failure's cause is one retrying cannot fix (core/causes.py
+#: ``PERMANENT``), seen on ``BackoffPolicy.permanent_attempts`` attempts in a row.
+PERMANENT = "permanent_failure"
 
 TRANSITIONS: tuple[Edge, ...] = (
     Edge(T.START, S.IDLE, S.AUTHENTICATING),
     Edge(T.AUTHENTICATED, S.AUTHENTICATING, S.CONNECTED),
     # Transport error, server disconnect, stalled feed, connect failure, token unobtainable.
-    Edge(T.CONNECTION_LOST, S.AUTHENTICATING, S.BACKING_OFF),
-    Edge(T.CONNECTION_LOST, S.CONNECTED, S.BACKING_OFF),
+    Edge(T.CONNECTION_LOST, S.AUTHENTICATING, S.BACKING_OFF, unless=PERMANENT),
+    Edge(T.CONNECTION_LOST, S.CONNECTED, S.BACKING_OFF, unless=PERMANENT),
+    # A cause retrying cannot fix (bad TLS certificate, http/https mix-up, not a Socket.IO or
+    # XTS server), confirmed on the next attempt: give up now, not after the whole budget.
+    Edge(T.CONNECTION_LOST, S.AUTHENTICATING, S.EXHAUSTED, condition=PERMANENT),
+    Edge(T.CONNECTION_LOST, S.CONNECTED, S.EXHAUSTED, condition=PERMANENT),
     # A rejected token is refreshed once per attempt; a second rejection backs off.
     Edge(T.TOKEN_REJECTED, S.AUTHENTICATING, S.AUTHENTICATING, unless=REFRESHED),
     Edge(T.TOKEN_REJECTED, S.CONNECTED, S.AUTHENTICATING, unless=REFRESHED),

@@ -32,6 +32,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from jainam_fsm.core.causes import Cause
 from jainam_fsm.core.ports import FeedToken
 from jainam_fsm.errors import TokenUnavailable
 from jainam_fsm.store import schema
@@ -62,6 +63,9 @@ _PG_LOCK_NOT_AVAILABLE = "55P03"
 
 class StoreUnavailable(TokenUnavailable):
     """The database cannot be reached or answered with an error. Transient: retry later."""
+
+    def __init__(self, message: str = "", *, cause: Cause | None = Cause.STORE) -> None:
+        super().__init__(message, cause=cause)
 
 
 class StoreLockTimeout(StoreUnavailable):

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from jainam_fsm.core.causes import cause_of
 from jainam_fsm.core.ports import FeedToken, TelemetrySink, emit_safely
 from jainam_fsm.errors import (
     CredentialsRejected,
@@ -222,6 +223,7 @@ class StoredTokenSource:
                     else "unavailable"
                 ),
                 error=type(failure).__name__,
+                cause=str(cause_of(failure)),
                 trigger=reason,
             )
             raise failure

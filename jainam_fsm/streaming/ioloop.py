@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from jainam_fsm.core.causes import Cause
 from jainam_fsm.errors import TransportFailure
 
 T = TypeVar("T")
@@ -76,7 +77,7 @@ class IoThread:
             return fut.result(timeout)
         except concurrent.futures.TimeoutError:
             if fut.cancel():
-                raise TransportFailure("timed out") from None
+                raise TransportFailure("timed out", cause=Cause.TIMEOUT) from None
             return fut.result()  # it finished just now: do not orphan its result
         except concurrent.futures.CancelledError:
             raise TransportFailure("aborted") from None

@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 
 import socketio
 
+from jainam_fsm.core.causes import Cause
 from jainam_fsm.core.ports import (
     FeedToken,
     Instrument,
@@ -35,6 +36,7 @@ from jainam_fsm.streaming.dialect import DialectClient
 from jainam_fsm.streaming.flavour import BINARY_EVENT, LTP_CODE, TOUCHLINE_CODE, Flavour
 from jainam_fsm.streaming.ioloop import IoThread
 from jainam_fsm.telemetry import REDACTOR, QuietCloseLogger, RedactingFilter
+from jainam_fsm.transport.probe import diagnose
 from jainam_fsm.transport.rest import XtsRestClient
 from jainam_fsm.xts.codes import BroadcastMode, MessageCode, event_name
 
@@ -294,29 +296,36 @@ class XtsTransport:
         )
         url = f"{cfg.base_url}/?{query}"
         try:
-            await sio.connect(
-                url,
-                transports=["websocket"],
-                socketio_path=self.flavour.socket_path,
-                wait_timeout=cfg.connect_timeout,
+            # connect_timeout bounds the whole connect (TCP, TLS, upgrade, namespace): the
+            # websocket connect has no bound of its own, and a black-holed address hangs.
+            await asyncio.wait_for(
+                sio.connect(
+                    url,
+                    transports=["websocket"],
+                    socketio_path=self.flavour.socket_path,
+                    wait_timeout=cfg.connect_timeout,
+                ),
+                cfg.connect_timeout,
             )
         except socketio.exceptions.ConnectionError as exc:
             await self._discard(sio)
             text = REDACTOR(str(exc))
             if _looks_like_token_error(text):
                 raise TokenRejected(f"socket handshake refused: {text[:200]}") from None
-            raise TransportFailure(f"socket connect failed: {text[:200]}") from None
+            raise await _connect_failure(exc, cfg, text) from None
         except (asyncio.CancelledError, Exception) as exc:
             await self._discard(sio)
             if isinstance(exc, asyncio.CancelledError):
                 raise
-            raise TransportFailure(f"socket connect failed: {type(exc).__name__}") from None
+            raise await _connect_failure(exc, cfg, type(exc).__name__) from None
         if cfg.require_joined:
             try:
                 await asyncio.wait_for(joined, cfg.join_timeout)
             except TimeoutError:
                 await self._discard(sio)
-                raise TransportFailure("no `joined` event from the server") from None
+                raise TransportFailure(
+                    "no `joined` event from the server", cause=Cause.HANDSHAKE
+                ) from None
             except BaseException:
                 await self._discard(sio)
                 raise
@@ -385,7 +394,7 @@ class XtsTransport:
                 exc: Exception = (
                     TokenRejected(f"socket refused the token: {text[:200]}")
                     if _looks_like_token_error(text)
-                    else TransportFailure(f"socket error: {text[:200]}")
+                    else TransportFailure(f"socket error: {text[:200]}", cause=Cause.HANDSHAKE)
                 )
                 joined.set_exception(exc)
                 return
@@ -401,7 +410,11 @@ class XtsTransport:
             why = str(reason or "unknown").replace(" ", "_")
             if opening[0]:
                 if not joined.done():
-                    joined.set_exception(TransportFailure(f"disconnected while opening ({why})"))
+                    joined.set_exception(
+                        TransportFailure(
+                            f"disconnected while opening ({why})", cause=Cause.HANDSHAKE
+                        )
+                    )
                 return
             self._on_link(gen, "lost", why)
 
@@ -409,6 +422,15 @@ class XtsTransport:
         sio.on("error", on_error)
         sio.on("logout", on_logout)
         sio.on("disconnect", on_disconnect)
+
+
+async def _connect_failure(exc: BaseException, cfg: AdapterConfig, text: str) -> TransportFailure:
+    """The failure of a socket connect, its cause named (transport/causes.py). python-socketio
+    says only ``Connection error``: the detail comes from the chain, the text where that has
+    nothing better (a handshake the server refused)."""
+    found = await diagnose(exc, cfg.base_url, cfg.connect_timeout)
+    detail = text[:200] if found.cause in (Cause.HANDSHAKE, Cause.OTHER) else found.detail
+    return TransportFailure(f"socket connect failed: {detail}", cause=found.cause)
 
 
 def _text(data: object) -> str:

@@ -41,6 +41,8 @@ from jainam_fsm.errors import (
     TransportFailure,
 )
 from jainam_fsm.telemetry import scrub
+from jainam_fsm.transport.causes import Diagnosis, http_status_cause
+from jainam_fsm.transport.probe import diagnose, refine
 
 __all__ = [
     "EndpointNotFound",
@@ -233,26 +235,30 @@ class XtsRestClient:
                 status = resp.status
                 raw = await resp.read()
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            # `from None`: aiohttp exceptions may hold the request (and its headers).
-            what = (
-                "timed out"
-                if isinstance(exc, TimeoutError)
-                else _redact(f"{type(exc).__name__}: {exc}", hidden)
-            )
-            raise TransportFailure(f"{method} {self.prefix}{path} failed: {what}") from None
+            # `from None`: aiohttp exceptions may hold the request (and its headers). The
+            # detail is built from structured fields only (transport/causes.py).
+            found = await diagnose(exc, url, self.timeout)
+            what = _redact(found.detail, hidden)
+            raise TransportFailure(
+                f"{method} {self.prefix}{path} failed: {what}", cause=found.cause
+            ) from None
         envelope = _parse_envelope(raw)
         answer = _Answer(status, envelope)
         log.debug("%s %s%s -> %s %s", method, self.prefix, path, status, answer.code)
         if envelope is None:
             if status in absent:
                 return answer  # the caller treats the route as not offered
+            cause = http_status_cause(status, socket_path=False)
+            if status == 400:  # nginx's answer to plain HTTP on a TLS port
+                cause = (await refine(Diagnosis(cause, "", status), url, self.timeout)).cause
             if status == 404:
                 raise EndpointNotFound(
                     f"{method} {self.prefix}{path}: HTTP 404 with no JSON envelope "
-                    "(the server does not serve this API prefix)"
+                    "(the server does not serve this API prefix)",
+                    cause=cause,
                 )
             raise TransportFailure(
-                f"{method} {self.prefix}{path}: HTTP {status} with no JSON envelope"
+                f"{method} {self.prefix}{path}: HTTP {status} with no JSON envelope", cause=cause
             )
         return answer
 

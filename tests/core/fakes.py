@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from jainam_fsm.core.causes import Cause
 from jainam_fsm.core.ports import FeedToken, Instrument, RequestOutcome
 from jainam_fsm.core.registry import SubKey
 from jainam_fsm.errors import (
@@ -100,6 +101,8 @@ class FakeBroker:
     released: list[tuple[int, tuple[Instrument, ...], float]] = field(default_factory=list)
     #: release requests fail (e.g. the server is gone at shutdown)
     release_fails: bool = False
+    #: the cause a down server's connect failure carries (as the real transport attaches it)
+    down_cause: Cause | None = None
 
     def login(self) -> str:
         if not self.credentials_ok:
@@ -118,7 +121,7 @@ class FakeBroker:
 
     def check(self, token: str) -> None:
         if self.down:
-            raise TransportFailure("connection refused")
+            raise TransportFailure("connection refused", cause=self.down_cause)
         if token != self.valid_token:
             raise TokenRejected("Invalid Token")
 

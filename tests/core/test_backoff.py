@@ -58,7 +58,15 @@ def test_invalid_env_is_refused_naming_the_variable(var: str, value: str) -> Non
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"initial": 0}, {"factor": 0.5}, {"max_delay": math.nan}, {"max_attempts": 0}, {"jitter": 2}],
+    [
+        {"initial": 0},
+        {"factor": 0.5},
+        {"max_delay": math.nan},
+        {"max_attempts": 0},
+        {"jitter": 2},
+        {"permanent_attempts": 0},
+        {"permanent_attempts": 1.5},
+    ],
 )
 def test_invalid_settings_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ConfigError) as err:
@@ -73,6 +81,7 @@ def test_env_var_names_documented() -> None:
         "JAINAM_BACKOFF_MAX",
         "JAINAM_BACKOFF_MAX_ATTEMPTS",
         "JAINAM_BACKOFF_JITTER",
+        "JAINAM_BACKOFF_PERMANENT_ATTEMPTS",
     }
 
 

@@ -7,6 +7,7 @@ Profiles: ``ci`` (default: 300 examples x up to 60 steps, derandomized) and ``th
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 
 import pytest
@@ -15,8 +16,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from jainam_fsm.core.backoff import BackoffPolicy
+from jainam_fsm.core.causes import Cause, is_permanent
 from jainam_fsm.core.lifecycle import Lifecycle
-from jainam_fsm.core.machine import TRANSITIONS, State, Trigger, edges_from
+from jainam_fsm.core.machine import PERMANENT, REFRESHED, TRANSITIONS, State, Trigger, edges_from
 from tests.core.fakes import SECRET, Rig, make_rig
 
 DECLARED = {(e.source.value, e.trigger.value, e.dest.value) for e in TRANSITIONS}
@@ -89,9 +91,15 @@ class LifecycleMachine(RuleBasedStateMachine):
     def server_goes_down(self) -> None:
         self.rig.broker.down = True
 
+    @rule(cause=st.sampled_from([Cause.TLS_VERIFY, Cause.NOT_SOCKETIO, Cause.REFUSED]))
+    def server_misconfigured(self, cause: Cause) -> None:
+        self.rig.broker.down = True
+        self.rig.broker.down_cause = cause
+
     @rule()
     def recover(self) -> None:
         self.rig.broker.down = False
+        self.rig.broker.down_cause = None
         self.rig.broker.store_down = False
 
     @rule()
@@ -194,6 +202,21 @@ class LifecycleMachine(RuleBasedStateMachine):
             self.logins_at_exhaustion = self.rig.broker.logins
 
     @invariant()
+    def permanent_causes_are_loud_and_give_up_early(self) -> None:
+        for event, level, fields in self.rig.telemetry.records:
+            if event == "reconnect.scheduled" and fields.get("permanent"):
+                assert level == logging.ERROR and is_permanent(fields["cause"])
+        moves = self.rig.telemetry.named("lifecycle.transition")
+        exhausted = self.rig.telemetry.named("lifecycle.exhausted")
+        early = [m for m in moves if m["trigger"] == "connection_lost" and m["dest"] == "exhausted"]
+        named = [e for e in exhausted if str(e["reason"]).startswith("permanent failure")]
+        assert len(early) == len(named)
+        for move in early:
+            assert is_permanent(move["cause"])
+        for rec in named:
+            assert f"[{rec['cause']}]" in str(rec["reason"])
+
+    @invariant()
     def shut_down_is_inert(self) -> None:
         if self.lc.current is State.SHUT_DOWN:
             assert not self.rig.clock.pending
@@ -242,27 +265,36 @@ LifecycleMachine.TestCase.settings = settings.get_profile(PROFILE if PROFILE != 
 TestLifecycleProperties = LifecycleMachine.TestCase
 
 
+#: The condition each trigger's edges may name (one per trigger), set true or false below.
+_CONDITIONED = {Trigger.TOKEN_REJECTED: REFRESHED, Trigger.CONNECTION_LOST: PERMANENT}
+
+
 @pytest.mark.parametrize(
-    ("state", "trigger", "refreshed"),
+    ("state", "trigger", "flag"),
     [
         (s, t, r)
         for s, t in itertools.product(State, Trigger)
-        for r in ((False, True) if t is Trigger.TOKEN_REJECTED else (False,))
+        for r in ((False, True) if t in _CONDITIONED else (False,))
     ],
 )
-def test_every_state_trigger_pair(state: State, trigger: Trigger, refreshed: bool) -> None:
+def test_every_state_trigger_pair(state: State, trigger: Trigger, flag: bool) -> None:
     """Either the declared move happens, or the trigger is refused and the state is unchanged."""
     rig = make_rig(policy=POLICY)
     lc: Lifecycle = rig.lifecycle  # type: ignore[assignment]
     lc._machine.set_state(state.value)
-    lc._refreshed = refreshed
+    kwargs: dict[str, object] = {"reason": "test"}
+    if _CONDITIONED.get(trigger) == REFRESHED:
+        lc._refreshed = flag
+    elif flag:  # a permanent cause, seen on the attempts in a row the policy asks for
+        lc._permanent_streak = POLICY.permanent_attempts
+        kwargs["cause"] = Cause.TLS_VERIFY
     before = len(rig.telemetry.named("lifecycle.transition"))
-    fired = lc.fire(trigger, reason="test")
+    fired = lc.fire(trigger, **kwargs)
     moves = rig.telemetry.named("lifecycle.transition")[before:]
     candidates = [
         e
         for e in edges_from(state, trigger)
-        if (e.condition is None or refreshed) and (e.unless is None or not refreshed)
+        if (e.condition is None or flag) and (e.unless is None or not flag)
     ]
     if not candidates:
         assert not fired

@@ -1,0 +1,222 @@
+"""Connection failures name their cause: one real server (or non-server) on 127.0.0.1 per cause,
+dialled by the REST client (login), by the socket transport (Socket.IO connect), by the whole
+adapter (telemetry, the give-up) and by ``jainam-fsm stream`` (its exit message)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from jainam_fsm.core.backoff import BackoffPolicy
+from jainam_fsm.core.causes import Cause
+from jainam_fsm.core.machine import State
+from jainam_fsm.core.ports import FeedToken
+from jainam_fsm.errors import TransportFailure
+from jainam_fsm.store import TokenStore
+from jainam_fsm.streaming import AdapterConfig, StreamingAdapter
+from jainam_fsm.streaming.ioloop import IoThread
+from jainam_fsm.streaming.transport import XtsTransport
+from jainam_fsm.transport.rest import XtsRestClient
+from tests.cause_servers import CauseServers
+from tests.test_adapter_support import PEPPER, RecordingTelemetry, token_factory, wait_for
+
+APP_KEY = "cause-test-app-key"
+SECRET = "cause-test-secret-0123456789"
+TOKEN = "header.cause-test-token-value.sig"
+#: A name that cannot resolve (RFC 6761 reserves .invalid).
+UNRESOLVABLE = "https://jainam-fsm-cause-test.invalid:8443"
+
+#: (case, server, scheme) -> the cause of a REST login / of a socket connect.
+CASES: dict[str, tuple[str, str, Cause, Cause]] = {
+    "tls_self_signed": ("tls", "https", Cause.TLS_VERIFY, Cause.TLS_VERIFY),
+    "dns": ("", "", Cause.DNS, Cause.DNS),
+    "refused": ("closed", "http", Cause.REFUSED, Cause.REFUSED),
+    "blackhole": ("blackhole", "http", Cause.TIMEOUT, Cause.TIMEOUT),
+    "html_200": ("html200", "http", Cause.NOT_XTS, Cause.NOT_SOCKETIO),
+    "html_404": ("html404", "http", Cause.NOT_XTS, Cause.NOT_SOCKETIO),
+    "html_502": ("html502", "http", Cause.HTTP_STATUS, Cause.HTTP_STATUS),
+    "https_to_http": ("html200", "https", Cause.SCHEME_MISMATCH, Cause.SCHEME_MISMATCH),
+    "http_to_tls": ("tls", "http", Cause.SCHEME_MISMATCH, Cause.SCHEME_MISMATCH),
+}
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CauseServers]:
+    with CauseServers(tmp_path_factory.mktemp("tls")) as s:
+        yield s
+
+
+def _url(servers: CauseServers, case: str) -> str:
+    server, scheme, _, _ = CASES[case]
+    return UNRESOLVABLE if not server else servers.url(server, scheme)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_rest_login_failure_names_its_cause(servers: CauseServers, case: str) -> None:
+    async def login() -> None:
+        async with XtsRestClient(_url(servers, case), timeout=0.5) as rest:
+            await rest.login(APP_KEY, SECRET)
+
+    with pytest.raises(TransportFailure) as info:
+        asyncio.run(login())
+    assert info.value.cause is CASES[case][2], str(info.value)
+    assert SECRET not in str(info.value) and APP_KEY not in str(info.value)
+
+
+class _Snapshots:
+    def begin(self, code: int, instruments: Sequence[tuple[int, int]]) -> None: ...
+
+    def deliver(self, code: int, quotes: Sequence[str]) -> None: ...
+
+    def end(self, code: int, instruments: Sequence[tuple[int, int]]) -> None: ...
+
+    def connecting(self) -> None: ...
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_socket_connect_failure_names_its_cause(servers: CauseServers, case: str) -> None:
+    config = AdapterConfig(
+        base_url=_url(servers, case),
+        app_key=APP_KEY,
+        secret_key=SECRET,
+        connect_timeout=0.5,
+        request_timeout=0.5,
+        join_timeout=0.5,
+    )
+    io = IoThread()
+    io.start()
+    transport = XtsTransport(
+        config,
+        io=io,
+        rest=XtsRestClient(config.base_url, timeout=0.5),
+        on_data=lambda name, data: None,
+        on_link=lambda gen, kind, detail: None,
+        on_snapshot=_Snapshots(),
+    )
+    try:
+        with pytest.raises(TransportFailure) as info:
+            transport.open(FeedToken(TOKEN, user_id="U1"))
+    finally:
+        transport.close()
+        io.stop()
+    assert info.value.cause is CASES[case][3], str(info.value)
+    text = str(info.value)
+    assert "Connection error" not in text  # python-socketio's word for everything
+    assert TOKEN not in text and "cause-test-token" not in text
+
+
+def _adapter(
+    servers: CauseServers, tmp_path: Path, url: str, tel: RecordingTelemetry, policy: BackoffPolicy
+) -> tuple[StreamingAdapter, list[str], TokenStore]:
+    store = TokenStore(f"sqlite:///{tmp_path / 't.db'}", pepper=PEPPER)
+    reasons: list[str] = []
+    adapter = StreamingAdapter(
+        AdapterConfig(
+            base_url=url,
+            app_key=APP_KEY,
+            secret_key=SECRET,
+            connect_timeout=1.0,
+            request_timeout=1.0,
+            join_timeout=1.0,
+            backoff=policy,
+        ),
+        lambda tick: None,
+        token_source=token_factory(store),
+        telemetry=tel,
+        on_exhausted=reasons.append,
+    )
+    return adapter, reasons, store
+
+
+def test_permanent_cause_is_error_at_once_and_gives_up_named(
+    servers: CauseServers, tmp_path: Path
+) -> None:
+    """A self-signed certificate: ERROR on the first failure, exhausted on the confirming
+    second, with the cause named; not 20 silent retries."""
+    tel = RecordingTelemetry()
+    policy = BackoffPolicy(initial=0.05, max_delay=0.1, max_attempts=20)
+    adapter, reasons, store = _adapter(
+        servers, tmp_path, servers.url("tls", "https"), tel, policy
+    )
+    try:
+        adapter.subscribe(1, 22)
+        adapter.connect()
+        wait_for(lambda: reasons, timeout=20, what="the give-up")
+        assert adapter.state() is State.EXHAUSTED
+    finally:
+        adapter.shutdown()
+        store.close()
+    assert reasons[0].startswith("permanent failure [tls_verify] on 2 attempts in a row")
+    scheduled = [(lvl, f) for e, lvl, f in tel.events if e == "reconnect.scheduled"]
+    assert len(scheduled) == 1  # one confirming retry, not the budget of 20
+    level, fields = scheduled[0]
+    assert level == logging.ERROR and fields["cause"] == "tls_verify" and fields["permanent"]
+    (exhausted,) = tel.of("lifecycle.exhausted")
+    assert exhausted["cause"] == "tls_verify" and exhausted["permanent"] is True
+    failed = tel.of("token.login_failed")
+    assert failed and all(f["cause"] == "tls_verify" for f in failed)
+
+
+def test_transient_cause_spends_the_budget_and_is_named(
+    servers: CauseServers, tmp_path: Path
+) -> None:
+    tel = RecordingTelemetry()
+    policy = BackoffPolicy(initial=0.05, max_delay=0.1, max_attempts=3)
+    adapter, reasons, store = _adapter(servers, tmp_path, servers.url("closed"), tel, policy)
+    try:
+        adapter.subscribe(1, 22)
+        adapter.connect()
+        wait_for(lambda: reasons, timeout=20, what="the give-up")
+    finally:
+        adapter.shutdown()
+        store.close()
+    assert reasons[0].startswith("3 attempts spent; last: token_unavailable [refused]: ")
+    scheduled = [(lvl, f) for e, lvl, f in tel.events if e == "reconnect.scheduled"]
+    assert [lvl for lvl, _ in scheduled] == [logging.WARNING] * 3
+    assert all(f["cause"] == "refused" and f["permanent"] is False for _, f in scheduled)
+    assert tel.of("lifecycle.exhausted")[0]["cause"] == "refused"
+
+
+def test_cli_exit_message_names_the_cause(servers: CauseServers, tmp_path: Path) -> None:
+    env = dict(os.environ)
+    env.update(
+        JAINAM_APP_KEY=APP_KEY,
+        JAINAM_SECRET_KEY=SECRET,
+        JAINAM_TOKEN_PEPPER=PEPPER,
+        JAINAM_BACKOFF_INITIAL="0.05",
+        JAINAM_BACKOFF_MAX="0.1",
+    )
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jainam_fsm.cli",
+            "stream",
+            "--base-url",
+            servers.url("html200", "https"),
+            "--subscribe",
+            "1:22",
+            "--db",
+            str(tmp_path / "t.db"),
+            "--duration",
+            "60",
+        ],
+        capture_output=True,
+        check=False,
+        env=env,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 1
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("jainam-fsm stream: gave up (exhausted, cause scheme_mismatch: ")
+    assert "permanent failure [scheme_mismatch]" in last
+    assert SECRET not in res.stderr
+
