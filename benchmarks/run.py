@@ -6,7 +6,8 @@ simulator in a separate process. Sections (``--only`` picks some):
 ``sim``       simulator events/s to one AsyncClient vs a bare python-socketio server
               (``benchmarks/bench_simulator.py``; target >= 15,000 events/s)
 ``cpu``       consumer CPU per event: adapter vs bare AsyncClient (target <= 1.10x) and
-              bare sync Client, plus two ablations that locate the adapter's extra cost
+              bare sync Client, plus two ablations that locate the adapter's extra cost;
+              the bare client and the adapter also against an ``--eio 3`` simulator
 ``latency``   emit -> callback p50/p99 at 1,000 and 5,000 events/s, adapter vs bare client
 ``recovery``  server back -> first tick of every instrument, 50/500/2,000 instruments,
               split into wait/token/connect/replay/stream; batch=50 vs batch=1
