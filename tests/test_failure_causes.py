@@ -2,6 +2,7 @@
 dialled by the REST client (login), by the socket transport (Socket.IO connect), by the whole
 adapter (telemetry, the give-up) and by ``jainam-fsm stream`` (its exit message)."""
 
+# ruff: noqa: F811  (the harness fixture is imported, then requested by name)
 from __future__ import annotations
 
 import asyncio
@@ -25,7 +26,14 @@ from jainam_fsm.streaming.ioloop import IoThread
 from jainam_fsm.streaming.transport import XtsTransport
 from jainam_fsm.transport.rest import XtsRestClient
 from tests.cause_servers import CauseServers
-from tests.test_adapter_support import PEPPER, RecordingTelemetry, token_factory, wait_for
+from tests.test_adapter_support import (
+    PEPPER,
+    Harness,
+    RecordingTelemetry,
+    harness,  # noqa: F401  (fixture)
+    token_factory,
+    wait_for,
+)
 
 APP_KEY = "cause-test-app-key"
 SECRET = "cause-test-secret-0123456789"
@@ -142,9 +150,7 @@ def test_permanent_cause_is_error_at_once_and_gives_up_named(
     second, with the cause named; not 20 silent retries."""
     tel = RecordingTelemetry()
     policy = BackoffPolicy(initial=0.05, max_delay=0.1, max_attempts=20)
-    adapter, reasons, store = _adapter(
-        servers, tmp_path, servers.url("tls", "https"), tel, policy
-    )
+    adapter, reasons, store = _adapter(servers, tmp_path, servers.url("tls", "https"), tel, policy)
     try:
         adapter.subscribe(1, 22)
         adapter.connect()
@@ -220,3 +226,22 @@ def test_cli_exit_message_names_the_cause(servers: CauseServers, tmp_path: Path)
     assert "permanent failure [scheme_mismatch]" in last
     assert SECRET not in res.stderr
 
+
+def test_socket_path_that_is_not_socketio_gives_up_named(harness: Harness) -> None:
+    """The login works (the REST prefix is right), the socket path is not Socket.IO: the
+    socket connect's cause ends the stream after the confirming retry, and says where."""
+    tel = RecordingTelemetry()
+    reasons: list[str] = []
+    adapter = harness.adapter(
+        telemetry=tel, on_exhausted=reasons.append, socket_path="/not/socket.io"
+    )
+    adapter.subscribe(1, 22)
+    adapter.connect()
+    wait_for(lambda: reasons, timeout=20, what="the give-up")
+    assert reasons[0].startswith("permanent failure [not_socketio] on 2 attempts in a row")
+    assert "connect_failed [not_socketio]: " in reasons[0] and "HTTP 404" in reasons[0]
+    assert harness.sim.stats()["logins"] == 1  # the token was good: reused, not refreshed
+    (scheduled,) = [lvl for e, lvl, _ in tel.events if e == "reconnect.scheduled"]
+    assert scheduled == logging.ERROR
+    for token in harness.tokens:
+        assert token not in repr(tel.events) and token not in reasons[0]
