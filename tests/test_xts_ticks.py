@@ -1,0 +1,173 @@
+"""The tick records' public behaviour, pinned: ticks built by both decoders' fast paths behave
+exactly like ticks built by the ordinary constructor (immutability, equality, hashing,
+``dataclasses.replace``, ``to_dict``, pickling, copying, repr, ``vars``, weak references)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import pickle
+import weakref
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from jainam_fsm.xts import TICK_FIELDS, DepthLevel, Tick, XtsDecoder, encode_full, encode_partial
+from jainam_fsm.xts.binary import BinaryDecoder
+from jainam_fsm.xts.binary_encode import encode_event, encode_tick
+from jainam_fsm.xts.ticks import _make_level, _make_tick
+from jainam_fsm.xts.timeconv import IST, time_from_wire
+
+SEG, IID = 2, 53216
+
+
+def reference_1501() -> Tick:
+    """A full 1501 tick built by the ordinary (generated) constructor."""
+    when = time_from_wire(1_420_632_949, SEG)
+    return Tick(
+        exchange_segment=SEG,
+        instrument_id=IID,
+        message_code=1501,
+        ltp=1567.5,
+        ltq=25,
+        last_traded_time=when,
+        last_update_time=when,
+        exchange_time=when,
+        open=1550.0,
+        high=1570.25,
+        low=1549.0,
+        close=1555.0,
+        volume=253_458,
+        average_price=1560.75,
+        total_buy_quantity=1200,
+        total_sell_quantity=1300,
+        total_value_traded=None,
+        percent_change=0.8,
+        bid=DepthLevel(1567.0, 20, 3),
+        ask=DepthLevel(1568.0, 7, 1),
+        book_type=1,
+        market_type=1,
+        sequence_number=42,
+    )
+
+
+def built_ticks() -> dict[str, Tick]:
+    """The reference tick as each fast path builds it."""
+    ref = reference_1501()
+    out: dict[str, Tick] = {}
+    for layout in ("A", "B"):
+        for compress in (False, True):
+            got = BinaryDecoder().decode(
+                encode_event([encode_tick(ref, layout=layout, compress=compress)])
+            )
+            assert len(got) == 1
+            out[f"binary {layout} {'deflate' if compress else 'raw'}"] = got[0]
+    json_tick = XtsDecoder().decode("1501-json-full", encode_full(ref))
+    assert isinstance(json_tick, Tick)
+    out["json full"] = json_tick
+    dec = XtsDecoder()
+    partial = dec.decode("1501-json-partial", encode_partial(ref))
+    assert isinstance(partial, Tick)
+    out["json partial"] = partial
+    values = {name: getattr(ref, name) for name in TICK_FIELDS}
+    out["_make_tick"] = _make_tick(values)
+    return out
+
+
+CASES = sorted(built_ticks())
+
+
+@pytest.fixture(scope="module")
+def ticks() -> dict[str, Tick]:
+    return built_ticks()
+
+
+def same_values(a: Tick, b: Tick) -> None:
+    for name in TICK_FIELDS:
+        assert getattr(a, name) == getattr(b, name), name
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_fast_paths_build_the_constructor_tick(ticks: dict[str, Tick], case: str) -> None:
+    ref = reference_1501()
+    tick = ticks[case]
+    expected = ref
+    if case == "json partial":  # the partial format carries no sequence number or exchange time
+        expected = dataclasses.replace(ref, sequence_number=None, exchange_time=None)
+    assert type(tick) is Tick
+    assert type(tick.bid) is DepthLevel
+    same_values(tick, expected)
+    assert tick == expected and not tick != expected
+    assert hash(tick) == hash(expected)
+    assert repr(tick) == repr(expected)
+    assert tick.to_dict() == expected.to_dict()
+    assert tick.instrument == (SEG, IID)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_ticks_are_immutable(ticks: dict[str, Tick], case: str) -> None:
+    tick = ticks[case]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        tick.ltp = 1.0  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del tick.ltp  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        tick.unknown = 1  # type: ignore[attr-defined]
+    assert tick.bid is not None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        tick.bid.price = 1.0  # type: ignore[misc]
+    assert tick.ltp == 1567.5
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_replace_pickle_copy_vars_weakref(ticks: dict[str, Tick], case: str) -> None:
+    tick = ticks[case]
+    moved = dataclasses.replace(tick, ltp=1570.0)
+    assert type(moved) is Tick and moved.ltp == 1570.0 and moved != tick
+    assert dataclasses.replace(moved, ltp=tick.ltp) == tick
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        back = pickle.loads(pickle.dumps(tick, protocol))
+        assert back == tick and hash(back) == hash(tick) and type(back) is Tick
+        assert back.last_traded_time == tick.last_traded_time
+    assert copy.copy(tick) == tick and copy.deepcopy(tick) == tick
+    assert dataclasses.asdict(tick)["bid"] == {"price": 1567.0, "size": 20, "orders": 3}
+    assert dataclasses.astuple(tick)[:3] == (SEG, IID, 1501)
+    assert dataclasses.is_dataclass(tick)
+    assert [f.name for f in dataclasses.fields(tick)] == list(TICK_FIELDS)
+    assert list(vars(tick)) == list(TICK_FIELDS)
+    assert vars(tick)["ltp"] == 1567.5
+    assert weakref.ref(tick)() is tick
+
+
+def test_equality_and_ordering_are_the_dataclass_ones() -> None:
+    tick = reference_1501()
+    values = tuple(getattr(tick, name) for name in TICK_FIELDS)
+    assert tick != values and values != tick  # not a tuple
+    assert tick != object()
+    with pytest.raises(TypeError):
+        _ = tick < tick  # type: ignore[operator]
+    with pytest.raises(TypeError):
+        iter(tick)  # type: ignore[call-overload]
+    assert {tick: 1}[dataclasses.replace(tick)] == 1
+    assert DepthLevel(1.0, 2, 3) == _make_level(1.0, 2, 3)
+    assert hash(DepthLevel(1.0, 2, 3)) == hash(_make_level(1.0, 2, 3))
+    assert DepthLevel(1.0, 2, 3) != (1.0, 2, 3)
+
+
+def test_defaults_and_keywords() -> None:
+    tick = Tick(1, 22, 1512)
+    assert tick.ltp is None and tick.bids == () and tick.asks == ()
+    assert tick == Tick(exchange_segment=1, instrument_id=22, message_code=1512)
+    assert repr(tick).startswith("Tick(exchange_segment=1, instrument_id=22, message_code=1512")
+    assert tick.to_dict() == {"exchange_segment": 1, "instrument_id": 22, "message_code": 1512}
+    with pytest.raises(TypeError):
+        Tick(1, 22)  # type: ignore[call-arg]
+
+
+def test_times_are_aware_india_datetimes(ticks: dict[str, Tick]) -> None:
+    for tick in ticks.values():
+        when: Any = tick.last_traded_time
+        assert isinstance(when, datetime)
+        assert when.utcoffset() == IST.utcoffset(None)
+        assert when.isoformat() == "2025-01-06T12:15:49+05:30"
