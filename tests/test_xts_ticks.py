@@ -11,6 +11,7 @@ import weakref
 from datetime import datetime
 from typing import Any
 
+import orjson
 import pytest
 
 from jainam_fsm.xts import TICK_FIELDS, DepthLevel, Tick, XtsDecoder, encode_full, encode_partial
@@ -98,7 +99,8 @@ def test_fast_paths_build_the_constructor_tick(ticks: dict[str, Tick], case: str
     assert type(tick) is Tick
     assert type(tick.bid) is DepthLevel
     same_values(tick, expected)
-    assert tick == expected and not tick != expected
+    assert tick == expected
+    assert not tick != expected  # noqa: SIM202 - __ne__ is under test too
     assert hash(tick) == hash(expected)
     assert repr(tick) == repr(expected)
     assert tick.to_dict() == expected.to_dict()
@@ -138,6 +140,10 @@ def test_replace_pickle_copy_vars_weakref(ticks: dict[str, Tick], case: str) -> 
     assert list(vars(tick)) == list(TICK_FIELDS)
     assert vars(tick)["ltp"] == 1567.5
     assert weakref.ref(tick)() is tick
+    as_json = orjson.loads(orjson.dumps(tick))  # orjson serialises dataclasses natively
+    assert list(as_json) == list(TICK_FIELDS)
+    assert as_json["bid"] == {"price": 1567.0, "size": 20, "orders": 3}
+    assert as_json["last_traded_time"] == "2025-01-06T12:15:49+05:30"
 
 
 def test_equality_and_ordering_are_the_dataclass_ones() -> None:

@@ -32,7 +32,8 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
+from struct import Struct
 from typing import Any, Final
 
 from jainam_fsm.xts.binary_layout import (
@@ -40,8 +41,6 @@ from jainam_fsm.xts.binary_layout import (
     COMMON,
     COMMON_SIZE,
     FUSED_1501,
-    HDR,
-    HDR_Z,
     I32,
     IDS,
     LAYOUTS,
@@ -54,8 +53,13 @@ from jainam_fsm.xts.binary_layout import (
     raw_message,
 )
 from jainam_fsm.xts.codes import EPOCH_1980_SEGMENTS
-from jainam_fsm.xts.ticks import TICK_DEFAULTS, DepthLevel, Tick, _make_level, _make_tick
-from jainam_fsm.xts.timeconv import EPOCH_1980_OFFSET, IST, MAX_WIRE_SECONDS
+from jainam_fsm.xts.ticks import (
+    DepthLevel,
+    Tick,
+    _make_level,
+    _make_tick_args,
+)
+from jainam_fsm.xts.timeconv import EPOCH_1980_OFFSET, cached_time_from_wire, wire_time_cache
 
 __all__ = ["BINARY_IGNORED_KINDS", "BinaryDecoder"]
 
@@ -71,11 +75,13 @@ _MAX_SKIPPED_KEYS = 512
 _MAX_PROPERTIES = 64
 _SAMPLE_BYTES = 64
 
-_new = object.__new__
-_setattr = object.__setattr__
-_EPOCH_1970_IST = datetime(1970, 1, 1, tzinfo=IST)
-_TIME_CACHE: dict[int, datetime] = {}
-_TIME_CACHE_MAX = 4096
+# The packet headers as the decoder reads them (HDR / HDR_Z of binary_layout, same sizes): the
+# flag (already read), book type and market type (the payload repeats them) are pad bytes, so
+# the unpack makes a 4- or 5-tuple instead of a 7- or 8-tuple.
+_HDR_IN: Final = Struct("<xHhixxxxH")  # code, segment, instrument, payload size
+_HDR_Z_IN: Final = Struct("<xHhixxxxHH")  # ... + compressed size
+_TIMES_1970 = wire_time_cache(0)
+_TIMES_1980 = wire_time_cache(EPOCH_1980_OFFSET)
 
 
 class BinaryDecoder:
@@ -150,8 +156,17 @@ class BinaryDecoder:
 
     def decode(self, data: bytes | bytearray | memoryview) -> list[Tick]:
         """The ticks of one ``xts-binary-packet`` attachment, in packet order. Never raises."""
-        self._raw = False
-        return self._run(data)
+        if type(data) is not bytes:
+            return self._run(data)
+        # The usual attachment, inline (one call fewer per event than _run).
+        self._events += 1
+        out: list[Any] = []
+        try:
+            self._event(data, out)
+        except Exception:
+            self._count("internal_error", data, exc_info=True)
+        self._decoded += len(out)
+        return out
 
     def decode_messages(self, data: bytes | bytearray | memoryview) -> list[dict[str, Any]]:
         """Like :meth:`decode` but each packet as a dict of its raw wire values (times as wire
@@ -184,6 +199,7 @@ class BinaryDecoder:
                 self._count("not_bytes", data)
         except Exception:
             self._count("internal_error", data, exc_info=True)
+        self._decoded += len(out)
         return out
 
     def _event(self, buf: Any, out: list[Any]) -> None:
@@ -191,54 +207,92 @@ class BinaryDecoder:
         if n == 0:
             self._count("empty_event", buf)
             return
+        raw = self._raw
+        packets = compressed = 0  # counted locally, stored once (the finally below)
         off = 1 if n >= 2 and buf[0] == 4 and buf[1] <= 1 else 0
-        while off < n:
-            flag = buf[off]
-            if flag == 0:
-                if off + 15 > n:
-                    self._count("truncated", buf)
+        try:
+            while off < n:
+                flag = buf[off]
+                if flag == 0:
+                    if off + 15 > n:
+                        self._count("truncated", buf)
+                        return
+                    code, seg, inst, size = _HDR_IN.unpack_from(buf, off)
+                    payload = buf
+                    p = off + 15
+                    off = p + size
+                    if off > n:
+                        self._count("truncated", buf)
+                        return
+                    packets += 1
+                elif flag == 1:
+                    if off + 17 > n:
+                        self._count("truncated", buf)
+                        return
+                    code, seg, inst, size, csize = _HDR_Z_IN.unpack_from(buf, off)
+                    p = off + 17
+                    off = p + csize
+                    if off > n:
+                        self._count("truncated", buf)
+                        return
+                    packets += 1
+                    compressed += 1
+                    if csize <= _ONE_SHOT_INFLATE:  # the usual case, inline
+                        try:
+                            payload = zlib.decompress(buf[p:off], -15, size or 1)
+                        except zlib.error:
+                            self._count("bad_deflate", buf)
+                            continue
+                        if len(payload) != size:
+                            self._count("bad_inflated_length", buf)
+                            continue
+                    else:
+                        payload = self._inflate(buf, p, csize, size)
+                        if payload is None:
+                            continue
+                    p = 0
+                else:
+                    self._count("bad_flag", buf)
                     return
-                _, code, seg, inst, _, _, size = HDR.unpack_from(buf, off)
-                start = off + 15
-                off = start + size
-                if off > n:
-                    self._count("truncated", buf)
-                    return
-                self._packets += 1
-                item = self._packet((code, seg, inst, size), buf, start, compressed=False)
-            elif flag == 1:
-                if off + 17 > n:
-                    self._count("truncated", buf)
-                    return
-                _, code, seg, inst, _, _, size, csize = HDR_Z.unpack_from(buf, off)
-                start = off + 17
-                off = start + csize
-                if off > n:
-                    self._count("truncated", buf)
-                    return
-                self._packets += 1
-                self._compressed += 1
-                payload = self._inflate(buf, start, csize, size)
-                if payload is None:
-                    continue
-                item = self._packet((code, seg, inst, size), payload, 0, compressed=True)
-            else:
-                self._count("bad_flag", buf)
-                return
-            if item is not None:
-                out.append(item)
-                self._decoded += 1
+                if code == 1501 and not raw:
+                    # The hot path: a version-4 1501 without extended properties is one unpack.
+                    fused = FUSED_1501.get(size)
+                    if fused is not None:
+                        v = fused.unpack_from(payload, p)
+                        if (
+                            v[0] == 1501
+                            and v[1] >= 4
+                            and v[5] == 0
+                            and v[6] == seg
+                            and v[7] == inst
+                            and seg > 0
+                            and inst >= 0
+                        ):
+                            self._layout = "A" if size == 180 else "B"
+                            out.append(
+                                self._touch_tick(
+                                    v,
+                                    (),
+                                    (),
+                                    EPOCH_1980_OFFSET if seg in self.epoch_1980_segments else 0,
+                                )
+                            )
+                            continue
+                item = self._packet((code, seg, inst, size), payload, p, compressed=flag == 1)
+                if item is not None:
+                    out.append(item)
+        finally:
+            self._packets += packets
+            self._compressed += compressed
 
     def _inflate(self, buf: Any, start: int, csize: int, size: int) -> bytes | None:
-        stream = buf[start : start + csize]  # bytes: a small copy; memoryview: no copy
+        """Inflate a stream too big for one shot with an output bound (the small ones are
+        inflated inline in :meth:`_event`)."""
         try:
-            if csize <= _ONE_SHOT_INFLATE:
-                payload = zlib.decompress(stream, -15, size or 1)
-            else:
-                inflater = zlib.decompressobj(-15)
-                payload = inflater.decompress(stream, size + 1)
-                if len(payload) <= size and not inflater.eof:  # input used up, stream unfinished
-                    raise zlib.error("incomplete or truncated stream")
+            inflater = zlib.decompressobj(-15)
+            payload = inflater.decompress(buf[start : start + csize], size + 1)
+            if len(payload) <= size and not inflater.eof:  # input used up, stream unfinished
+                raise zlib.error("incomplete or truncated stream")
         except zlib.error:
             self._count("bad_deflate", buf)
             return None
@@ -252,23 +306,8 @@ class BinaryDecoder:
     def _packet(
         self, head: tuple[int, int, int, int], buf: Any, p: int, *, compressed: bool
     ) -> Any:
+        """Everything but the fused 1501 fast path of :meth:`_event`."""
         code, seg, inst, size = head
-        if code == 1501 and not self._raw:  # the hot path: one unpack for the whole payload
-            fused = FUSED_1501.get(size)
-            if fused is not None:
-                v = fused.unpack_from(buf, p)
-                if (
-                    v[0] == 1501
-                    and v[1] >= 4
-                    and v[5] == 0
-                    and v[6] == seg
-                    and v[7] == inst
-                    and seg > 0
-                    and inst >= 0
-                ):
-                    self._layout = "A" if size == 180 else "B"
-                    off = EPOCH_1980_OFFSET if seg in self.epoch_1980_segments else 0
-                    return self._touch_tick(v, (), (), off)
         if code not in BODY_CODES:
             self._skip(code, size)
             return None
@@ -409,67 +448,51 @@ class BinaryDecoder:
         off: int,
     ) -> Tick:
         """A 1501/1502 tick from ``v`` = COMMON + IDS values (9) + TOUCHLINE values (26)."""
+        (
+            code, _, _, _, seq, _, seg, inst, ts,  # COMMON (6) + IDS (3)
+            bsz, bp, bo, _, asz, ap, ao, _,  # bid row, ask row (with BuyBackMarketMaker)
+            lut, ltp, ltq, tbq, tsq, vol, atp, ltt, pc, o, h, lo, c, tvt, _, _, bt, mt,
+        ) = v  # fmt: skip
         # One sum tells whether the nine prices are finite (an overflow to inf only sends a
         # good packet down the per-field path). TotalValueTraded is checked on its own: NaN
         # there is common (NET marks the field obsolete) and must not slow every packet.
-        s = v[10] + v[14] + v[18] + v[23] + v[25] + v[26] + v[27] + v[28] + v[29]
+        s = bp + ap + ltp + atp + pc + o + h + lo + c
         if s - s == 0.0:
-            # DepthLevels built inline (as ticks._make_level does): two calls fewer per tick.
-            bid: DepthLevel | None = _new(DepthLevel)
-            _setattr(bid, "__dict__", {"price": v[10], "size": v[9], "orders": v[11]})
-            ask: DepthLevel | None = _new(DepthLevel)
-            _setattr(ask, "__dict__", {"price": v[14], "size": v[13], "orders": v[15]})
-            ltp, atp, pc, o, h, lo, c = v[18], v[23], v[25], v[26], v[27], v[28], v[29]
+            bid: DepthLevel | None = _make_level(bp, bsz, bo)
+            ask: DepthLevel | None = _make_level(ap, asz, ao)
         else:
             f = self._finite
-            bp, ap = f(v[10]), f(v[14])
-            bid = None if bp is None else _make_level(bp, v[9], v[11])
-            ask = None if ap is None else _make_level(ap, v[13], v[15])
-            ltp, atp, pc = f(v[18]), f(v[23]), f(v[25])
-            o, h, lo, c = f(v[26]), f(v[27]), f(v[28]), f(v[29])
-        tvt = v[30]
+            bid = None if f(bp) is None else _make_level(bp, bsz, bo)
+            ask = None if f(ap) is None else _make_level(ap, asz, ao)
+            ltp, atp, pc = f(ltp), f(atp), f(pc)
+            o, h, lo, c = f(o), f(h), f(lo), f(c)
         if tvt - tvt != 0.0:
             tvt = None
             self._nonfinite += 1
-        cache = _TIME_CACHE
-        top = MAX_WIRE_SECONDS
-        lut, ltt, ts = v[17], v[24], v[8]
-        lut_dt = cache.get(lut + off) if 0 < lut <= top else None
-        ltt_dt = cache.get(ltt + off) if 0 < ltt <= top else None
-        ts_dt = cache.get(ts + off) if 0 < ts <= top else None
-        return _make_tick(
-            {
-                "exchange_segment": v[6],
-                "instrument_id": v[7],
-                "message_code": v[0],
-                "ltp": ltp,
-                "ltq": v[19],
-                "last_traded_time": ltt_dt if ltt_dt is not None else self._time(ltt, off),
-                "last_update_time": lut_dt if lut_dt is not None else self._time(lut, off),
-                "exchange_time": ts_dt if ts_dt is not None else self._time(ts, off),
-                "open": o,
-                "high": h,
-                "low": lo,
-                "close": c,
-                "volume": v[22],
-                "average_price": atp,
-                "total_buy_quantity": v[20],
-                "total_sell_quantity": v[21],
-                "total_value_traded": tvt,
-                "percent_change": pc,
-                "bid": bid,
-                "ask": ask,
-                "bids": bids,
-                "asks": asks,
-                "open_interest": None,
-                "bar_time": None,
-                "bar_volume": None,
-                "sum_qty_price": None,
-                "book_type": v[33],
-                "market_type": v[34],
-                "sequence_number": v[4] or None,
-            }
-        )
+        # Times: one lookup each in the shared memo (0 -> None is in it); a miss decodes.
+        times = _TIMES_1980 if off else _TIMES_1970
+        try:
+            ltt_dt = times[ltt]
+        except KeyError:
+            ltt_dt = self._time(ltt, off)
+        try:
+            lut_dt = times[lut]
+        except KeyError:
+            lut_dt = self._time(lut, off)
+        try:
+            ts_dt = times[ts]
+        except KeyError:
+            ts_dt = self._time(ts, off)
+        # Every Tick field, positionally in declaration order (ticks.TICK_FIELDS).
+        return _make_tick_args(
+            seg, inst, code,  # exchange_segment, instrument_id, message_code
+            ltp, ltq, ltt_dt, lut_dt, ts_dt,  # ltp, ltq, last_traded/last_update/exchange_time
+            o, h, lo, c,  # open, high, low, close
+            vol, atp, tbq, tsq,  # volume, average_price, total_buy/sell_quantity
+            tvt, pc, bid, ask, bids, asks,  # total_value_traded, percent_change, depth
+            None, None, None, None,  # open_interest, bar_time, bar_volume, sum_qty_price
+            bt, mt, seq or None,  # book_type, market_type, sequence_number
+        )  # fmt: skip
 
     def _levels(self, layout: str, buf: Any, p: int) -> tuple[tuple[DepthLevel, ...], int]:
         count = I32.unpack_from(buf, p)[0]  # within 0.._MAX_LEVELS: checked by _choose
@@ -481,9 +504,7 @@ class BinaryDecoder:
             if price - price != 0.0:
                 self._nonfinite += 1
                 continue
-            level = _new(DepthLevel)
-            _setattr(level, "__dict__", {"price": price, "size": v[i], "orders": v[i + 2]})
-            append(level)
+            append(_make_level(price, v[i], v[i + 2]))
         return tuple(levels), p + 4 + ROW_SIZE[layout] * count
 
     def _oi_tick(
@@ -491,15 +512,16 @@ class BinaryDecoder:
     ) -> Tick:
         seg, inst, ts, seq, off = meta
         market_type, oi = OI_HEAD[layout].unpack_from(buf, body)[:2]
-        d = TICK_DEFAULTS.copy()
-        d["exchange_segment"] = seg
-        d["instrument_id"] = inst
-        d["message_code"] = 1510
-        d["open_interest"] = oi
-        d["exchange_time"] = self._time(ts, off)
-        d["market_type"] = market_type
-        d["sequence_number"] = seq or None
-        return _make_tick(d)
+        # Every Tick field, positionally in declaration order (ticks.TICK_FIELDS).
+        return _make_tick_args(
+            seg, inst, 1510,  # exchange_segment, instrument_id, message_code
+            None, None, None, None, self._time(ts, off),  # ltp .. exchange_time
+            None, None, None, None,  # open, high, low, close
+            None, None, None, None,  # volume, average_price, total_buy/sell_quantity
+            None, None, None, None, (), (),  # total_value_traded .. asks
+            oi, None, None, None,  # open_interest, bar_time, bar_volume, sum_qty_price
+            None, market_type, seq or None,  # book_type, market_type, sequence_number
+        )  # fmt: skip
 
     def _finite(self, value: float) -> float | None:
         if value - value == 0.0:
@@ -508,19 +530,16 @@ class BinaryDecoder:
         return None
 
     def _time(self, value: int, off: int) -> datetime | None:
-        if value == 0:
-            return None
-        if not 0 < value <= MAX_WIRE_SECONDS:
+        times = _TIMES_1980 if off else _TIMES_1970
+        try:
+            return times[value]
+        except KeyError:
+            pass
+        try:
+            return cached_time_from_wire(times, value, off)
+        except ValueError:
             self._count("bad_time", None)
             return None
-        key = value + off
-        dt = _TIME_CACHE.get(key)
-        if dt is None:
-            dt = _EPOCH_1970_IST + timedelta(seconds=key)
-            if len(_TIME_CACHE) >= _TIME_CACHE_MAX:
-                _TIME_CACHE.clear()
-            _TIME_CACHE[key] = dt
-        return dt
 
     # -- accounting ---------------------------------------------------------------------------
 

@@ -60,7 +60,7 @@ from __future__ import annotations
 import logging
 import reprlib
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Final
 
 import orjson
@@ -74,10 +74,7 @@ from jainam_fsm.xts.ticks import (
     _make_level,
     _make_tick,
 )
-from jainam_fsm.xts.timeconv import EPOCH_1980_OFFSET, IST, MAX_WIRE_SECONDS
-
-_new = object.__new__
-_setattr = object.__setattr__
+from jainam_fsm.xts.timeconv import EPOCH_1980_OFFSET, cached_time_from_wire, wire_time_cache
 
 __all__ = [
     "DEFAULT_MAX_INSTRUMENTS",
@@ -200,11 +197,11 @@ def _ident(v: Any, *, positive: bool) -> int:
     return n
 
 
-# Wire-time -> datetime. Ticks repeat the same second many times, so a small cache keyed by the
-# 1970-based count turns ~0.7 us of datetime arithmetic into one dict lookup.
-_EPOCH_1970_IST = datetime(1970, 1, 1, tzinfo=IST)
-_TIME_CACHE: dict[int, datetime] = {}
-_TIME_CACHE_MAX = 4096
+# Wire-time -> datetime. Ticks repeat the same second many times, so the shared memo of
+# timeconv turns ~0.7 us of datetime arithmetic into one dict lookup. ``offset`` is 0 or
+# EPOCH_1980_OFFSET.
+_TIMES_1970 = wire_time_cache(0)
+_TIMES_1980 = wire_time_cache(EPOCH_1980_OFFSET)
 
 
 def _time(v: Any, offset: int) -> datetime | None:
@@ -214,18 +211,15 @@ def _time(v: Any, offset: int) -> datetime | None:
         v = _qty(v)
         if v is None:
             return None
-    if v == 0:
-        return None
-    key = v + offset
-    dt = _TIME_CACHE.get(key)
-    if dt is None:
-        if not 0 < v <= MAX_WIRE_SECONDS:
-            raise _Reject("bad_number")
-        dt = _EPOCH_1970_IST + timedelta(seconds=key)
-        if len(_TIME_CACHE) >= _TIME_CACHE_MAX:
-            _TIME_CACHE.clear()
-        _TIME_CACHE[key] = dt
-    return dt
+    memo = _TIMES_1980 if offset else _TIMES_1970
+    try:
+        return memo[v]
+    except KeyError:
+        pass
+    try:
+        return cached_time_from_wire(memo, v, offset)
+    except ValueError:
+        raise _Reject("bad_number") from None
 
 
 def _level(x: Any) -> DepthLevel:
@@ -240,9 +234,7 @@ def _level(x: Any) -> DepthLevel:
                 and type(size) is int
                 and type(orders) is int
             ):
-                level = _new(DepthLevel)
-                _setattr(level, "__dict__", {"price": price, "size": size, "orders": orders})
-                return level
+                return _make_level(price, size, orders)
         except KeyError:
             pass
         price = _price(x.get("Price"))
@@ -337,11 +329,16 @@ def _full_touchline(code: int, obj: dict[str, Any], d: dict[str, Any], off: int)
     for wire, field in qtys:
         v = g(wire)
         d[field] = v if type(v) is int else _qty(v)
-    cache = _TIME_CACHE
+    memo = _TIMES_1980 if off else _TIMES_1970
     for wire, field in times:
         v = g(wire)
-        dt = cache.get(v + off) if type(v) is int and v > 0 else None
-        d[field] = _time(v, off) if dt is None else dt
+        if type(v) is int:
+            try:
+                d[field] = memo[v]
+                continue
+            except KeyError:
+                pass
+        d[field] = _time(v, off)
     v = g("LastTradedQunatity")
     if v is None:
         v = g("LastTradedQuantity")
