@@ -1,5 +1,9 @@
 """``jainam-fsm demo``: the adapter against the built-in simulator, with faults on a schedule.
 
+By default the simulator serves what Jainam Prop's production server does (the binary
+market-data API over Engine.IO 3) and the adapter uses the Jainam Prop preset; ``--api json``
+runs the standard XTS JSON API with the ``xts`` preset, ``--eio 4`` the other dialect.
+
 Needs no configuration: a throwaway token store and key of its own. Shows a live view (state,
 attempt, next retry, subscriptions, ticks/s, last event) and ends with a summary of what was
 checked: every recovery restored exactly the desired set, no ghost ticks, no leaked thread or
@@ -20,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 try:  # rich is the `demo` extra, not a dependency of the library
     from rich.console import Console, Group
@@ -60,6 +65,13 @@ def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         choices=(3, 4),
         default=3,
         help="Engine.IO dialect of the simulator: 3 (default, what real XTS servers speak) or 4",
+    )
+    p.add_argument(
+        "--api",
+        choices=("binary", "json"),
+        default="binary",
+        help="market-data API: binary (default: the Jainam Prop preset, as its production server "
+        "serves it) or json (the standard XTS preset)",
     )
     p.set_defaults(func=run)
 
@@ -113,6 +125,7 @@ class Demo:
     removed_at: dict[tuple[int, int, int], float] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    binary: bool = False
 
     def on_tick(self, tick: Tick) -> None:
         key = (tick.exchange_segment, tick.instrument_id, tick.message_code)
@@ -139,6 +152,15 @@ class Demo:
         subs = self.sim.subscriptions()
         return {(seg, iid, code) for code, ins in subs.items() for seg, iid in ins}
 
+    def desired_on_server(self) -> set[tuple[int, int, int]]:
+        """What the server should hold for the desired set (the binary API serves an LTP want
+        with 1501: docs/configuration.md)."""
+        with self.lock:
+            desired = set(self.desired)
+        if not self.binary:
+            return desired
+        return {(seg, iid, 1501 if code == 1512 else code) for seg, iid, code in desired}
+
     def verify_recovery(self, what: str, timeout: float = 15.0, readies: int | None = None) -> None:
         """Wait for a reconnect (when ``readies`` is given) and the replay, then compare sets."""
         deadline = time.monotonic() + timeout
@@ -147,8 +169,7 @@ class Demo:
                 time.sleep(0.02)
         ok = bool(self.adapter.wait_ready(max(0.1, deadline - time.monotonic())))
         server = self.server_set()
-        with self.lock:
-            desired = set(self.desired)
+        desired = self.desired_on_server()
         same = ok and server == desired
         detail = f"{len(desired)} desired, server has {len(server)}"
         if not same:
@@ -174,6 +195,7 @@ def _view(demo: Demo, started: float, rate: float, duration: float, phase: str) 
     colour = {"connected": "green", "backing_off": "yellow", "exhausted": "red"}.get(state, "cyan")
     table.add_row("state", Text(state, style=colour))
     table.add_row("attempt", str(stats["attempt"]))
+    table.add_row("API", f"{stats['api']} ({demo.adapter.config.broker} preset)")
     eio = stats.get("eio")
     table.add_row("Engine.IO", "-" if eio is None else f"{eio} (client pings)" if eio == 3 else "4")
     nxt = "-"
@@ -212,6 +234,7 @@ def run(args: argparse.Namespace) -> int:
         emit_interval=0.05,
         seed=args.seed,
         eio=args.eio,
+        api=args.api,
         ping_interval=1.0,
         ping_timeout=2.0,
     )
@@ -227,7 +250,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         creds = sim.credentials
         config = AdapterConfig(
-            base_url=sim.base_url,
+            # The preset picks the API; the root URL leaves the prefix to it, as in production.
+            broker="jainam-prop" if args.api == "binary" else "xts",
+            base_url=sim.root_url,
             app_key=creds.app_key,
             secret_key=creds.secret_key,
             stall_timeout=1.5,
@@ -238,6 +263,7 @@ def run(args: argparse.Namespace) -> int:
             | {(2, rng.randrange(35000, 60000)) for _ in range(4)}
         )
         demo = Demo(sim, None, telemetry, set(), universe, rng)  # type: ignore[arg-type]
+        demo.binary = args.api == "binary"
         adapter = StreamingAdapter(
             config,
             demo.on_tick,
@@ -308,6 +334,15 @@ def run(args: argparse.Namespace) -> int:
             f"{telemetry.readies - 1} recoveries, {stats['logins']} logins",
         )
     )
+    errors = _decode_errors(stats)
+    demo.checks.append(
+        Check(
+            f"{stats['api']} API decoded",
+            stats["api"] == args.api and errors == 0 and stats["undecodable_stalls"] == 0,
+            f"{_decoded(stats)} records decoded, {errors} decode errors"
+            + (f", {stats['ticks_other_code']} LTP ticks from 1501" if demo.binary else ""),
+        )
+    )
     demo.checks.append(
         Check(
             f"Engine.IO {args.eio} heartbeat held",
@@ -336,6 +371,27 @@ def run(args: argparse.Namespace) -> int:
         "all checks passed" if ok else "SOME CHECKS FAILED", style="green" if ok else "red"
     )
     return 0 if ok else 1
+
+
+def _decode_errors(stats: dict[str, Any]) -> int:
+    """Dropped input of both decoders (harmless kinds such as skipped 1512 packets excluded)."""
+    from jainam_fsm.xts.binary import BINARY_IGNORED_KINDS
+    from jainam_fsm.xts.decode import IGNORED_KINDS
+
+    tallies = {"decoded", "events", "packets", "compressed"}
+    json_errors = sum(
+        int(n) for k, n in stats["decode_errors"].items() if k not in tallies | IGNORED_KINDS
+    )
+    binary_errors = sum(
+        int(n) for k, n in stats["binary_decode"].items() if k not in tallies | BINARY_IGNORED_KINDS
+    )
+    return json_errors + binary_errors
+
+
+def _decoded(stats: dict[str, Any]) -> int:
+    return int(stats["decode_errors"].get("decoded", 0)) + int(
+        stats["binary_decode"].get("decoded", 0)
+    )
 
 
 def _schedule(demo: Demo, duration: float) -> list[tuple[float, str, Callable[[], None]]]:
