@@ -40,7 +40,6 @@ from jainam_fsm.xts.binary_layout import (
     BODY_CODES,
     COMMON,
     COMMON_SIZE,
-    FUSED_1501,
     I32,
     IDS,
     LAYOUTS,
@@ -48,7 +47,7 @@ from jainam_fsm.xts.binary_layout import (
     OLD_HEADERS,
     ROW_SIZE,
     ROWS,
-    TOUCHLINE,
+    TOUCHLINE_SIZE,
     body_length,
     raw_message,
 )
@@ -80,6 +79,21 @@ _SAMPLE_BYTES = 64
 # the unpack makes a 4- or 5-tuple instead of a 7- or 8-tuple.
 _HDR_IN: Final = Struct("<xHhixxxxH")  # code, segment, instrument, payload size
 _HDR_Z_IN: Final = Struct("<xHhixxxxHH")  # ... + compressed size
+# TOUCHLINE (binary_layout) with the fields no Tick carries as pad bytes: BuyBackMarketMaker of
+# both rows and the two buy-back totals. 22 values: bid size, price, orders, ask size, price,
+# orders, LastUpdateTime, LTP, LTQ, TBQ, TSQ, TTQ, ATP, LTT, PercentChange, OHLC,
+# TotalValueTraded, BookType, XMarketType.
+_TOUCH_IN: Final = {
+    "A": Struct("<idi2xidi2xqdiIIIdqdddddd4xhh"),
+    "B": Struct("<qdi2xqdi2xqdqqqqdqdddddd4xhh"),
+}
+# A whole version-4 1501 payload without extended properties in one unpack (the hot path),
+# keyed by payload size: code, version, (application type, token skipped), sequence number,
+# property count, then IDS (segment, instrument, exchange timestamp), then _TOUCH_IN: 29 values.
+_FUSED_IN: Final = {
+    COMMON_SIZE + TOUCHLINE_SIZE[lay]: Struct("<HH2x8xqihiQ" + _TOUCH_IN[lay].format[1:])
+    for lay in LAYOUTS
+}
 _TIMES_1970 = wire_time_cache(0)
 _TIMES_1980 = wire_time_cache(EPOCH_1980_OFFSET)
 
@@ -256,27 +270,12 @@ class BinaryDecoder:
                     return
                 if code == 1501 and not raw:
                     # The hot path: a version-4 1501 without extended properties is one unpack.
-                    fused = FUSED_1501.get(size)
+                    fused = _FUSED_IN.get(size)
                     if fused is not None:
-                        v = fused.unpack_from(payload, p)
-                        if (
-                            v[0] == 1501
-                            and v[1] >= 4
-                            and v[5] == 0
-                            and v[6] == seg
-                            and v[7] == inst
-                            and seg > 0
-                            and inst >= 0
-                        ):
+                        tick = self._touch_tick(fused.unpack_from(payload, p), seg, inst)
+                        if tick is not None:
                             self._layout = "A" if size == 180 else "B"
-                            out.append(
-                                self._touch_tick(
-                                    v,
-                                    (),
-                                    (),
-                                    EPOCH_1980_OFFSET if seg in self.epoch_1980_segments else 0,
-                                )
-                            )
+                            out.append(tick)
                             continue
                 item = self._packet((code, seg, inst, size), payload, p, compressed=flag == 1)
                 if item is not None:
@@ -362,16 +361,17 @@ class BinaryDecoder:
         if self._raw:
             meta = (seg, inst, ts, seq, version)
             return raw_message(code, layout, buf, body, meta, compressed=compressed)
-        off = EPOCH_1980_OFFSET if seg in self.epoch_1980_segments else 0
         if code == 1510:
+            off = EPOCH_1980_OFFSET if seg in self.epoch_1980_segments else 0
             return self._oi_tick(layout, buf, body, (seg, inst, ts, seq, off))
         bids: tuple[DepthLevel, ...] = ()
         asks: tuple[DepthLevel, ...] = ()
         if code == 1502:
             bids, body = self._levels(layout, buf, body)
             asks, body = self._levels(layout, buf, body)
-        v = (code, version, 0, 0, seq, 0, seg, inst, ts, *TOUCHLINE[layout].unpack_from(buf, body))
-        return self._touch_tick(v, bids, asks, off)
+        # Shaped like a _FUSED_IN unpack; the header was checked above (version 4 stands in).
+        v = (code, 4, seq, 0, seg, inst, ts, *_TOUCH_IN[layout].unpack_from(buf, body))
+        return self._touch_tick(v, seg, inst, (bids, asks))
 
     def _properties(self, buf: Any, q: int, end: int, count: int) -> int:
         """Skip ``count`` .NET key/value string pairs; the offset after them, or -1."""
@@ -443,16 +443,36 @@ class BinaryDecoder:
     def _touch_tick(
         self,
         v: tuple[Any, ...],
-        bids: tuple[DepthLevel, ...],
-        asks: tuple[DepthLevel, ...],
-        off: int,
-    ) -> Tick:
-        """A 1501/1502 tick from ``v`` = COMMON + IDS values (9) + TOUCHLINE values (26)."""
+        seg: int,
+        inst: int,
+        depth: tuple[tuple[DepthLevel, ...], tuple[DepthLevel, ...]] | None = None,
+    ) -> Tick | None:
+        """A 1501/1502 tick from ``v``, the 29 values of a :data:`_FUSED_IN` unpack.
+
+        ``depth`` is ``(bids, asks)`` from :meth:`_packet`, which has checked the header;
+        without it (the fused 1501 path) ``v`` must be a version-4 1501 without extended
+        properties whose ids match the packet header's ``seg``/``inst``, else ``None``.
+        """
         (
-            code, _, _, _, seq, _, seg, inst, ts,  # COMMON (6) + IDS (3)
-            bsz, bp, bo, _, asz, ap, ao, _,  # bid row, ask row (with BuyBackMarketMaker)
-            lut, ltp, ltq, tbq, tsq, vol, atp, ltt, pc, o, h, lo, c, tvt, _, _, bt, mt,
+            code, version, seq, nprops, pseg, pinst, ts,  # COMMON, IDS
+            bsz, bp, bo, asz, ap, ao,  # bid row, ask row
+            lut, ltp, ltq, tbq, tsq, vol, atp, ltt, pc, o, h, lo, c, tvt, bt, mt,
         ) = v  # fmt: skip
+        if depth is None:
+            if not (
+                code == 1501
+                and version >= 4
+                and nprops == 0
+                and pseg == seg
+                and pinst == inst
+                and seg > 0
+                and inst >= 0
+            ):
+                return None
+            bids: tuple[DepthLevel, ...] = ()
+            asks: tuple[DepthLevel, ...] = ()
+        else:
+            bids, asks = depth
         # One sum tells whether the nine prices are finite (an overflow to inf only sends a
         # good packet down the per-field path). TotalValueTraded is checked on its own: NaN
         # there is common (NET marks the field obsolete) and must not slow every packet.
@@ -470,7 +490,10 @@ class BinaryDecoder:
             tvt = None
             self._nonfinite += 1
         # Times: one lookup each in the shared memo (0 -> None is in it); a miss decodes.
-        times = _TIMES_1980 if off else _TIMES_1970
+        if seg in self.epoch_1980_segments:
+            times, off = _TIMES_1980, EPOCH_1980_OFFSET
+        else:
+            times, off = _TIMES_1970, 0
         try:
             ltt_dt = times[ltt]
         except KeyError:
