@@ -45,6 +45,17 @@ def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument("--prefix", help="REST prefix (default /apimarketdata; JAINAM_PREFIX)")
     p.add_argument("--socket-path", help="Socket.IO path (default <prefix>/socket.io)")
     p.add_argument(
+        "--api",
+        choices=["json", "binary", "auto"],
+        help="market-data API (JAINAM_API; default: the --broker preset's, else binary for an "
+        "/apibinarymarketdata prefix, else json)",
+    )
+    p.add_argument(
+        "--broker",
+        choices=["jainam-prop", "jainam-retail", "xts"],
+        help="preset (JAINAM_BROKER): jainam-prop = binary API, jainam-retail = auto, xts = JSON",
+    )
+    p.add_argument(
         "--user-id",
         help="account name under which the feed token is stored (JAINAM_USER; default 'default')",
     )
@@ -106,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
         "base_url": args.base_url,
         "prefix": args.prefix,
         "socket_path": args.socket_path,
+        "api": args.api,
+        "broker": args.broker,
         "user": args.user_id,
         "broadcast_mode": args.broadcast_mode,
         "app_key": args.app_key,

@@ -206,3 +206,64 @@ def test_stream_config_errors_are_clear(tmp_path: Path) -> None:
         check=False,
     )
     assert res.returncode == 2 and "SEGMENT:INSTRUMENT_ID" in res.stderr
+
+
+def _stream_lines(info: dict[str, Any], tmp_path: Path, api: str, n: int) -> list[dict[str, Any]]:
+    """``jainam-fsm stream --api API`` until ``n`` tick lines are out; the lines, parsed."""
+    out = tmp_path / f"{api}.jsonl"
+    with out.open("w") as fo:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jainam_fsm.cli",
+                "stream",
+                "--base-url",
+                info["root_url"],  # no path: the prefix follows --api
+                "--api",
+                api,
+                "--subscribe",
+                "1:2885",
+                "--db",
+                str(tmp_path / f"{api}.db"),
+            ],
+            stdout=fo,
+            stderr=subprocess.DEVNULL,
+            env=_env(info),
+            text=True,
+        )
+        try:
+            lines = _wait_lines(out, n, 20)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(20) == 0
+    return [json.loads(line) for line in lines[:n]]
+
+
+def test_stream_api_binary_prints_the_same_lines_as_json(tmp_path: Path) -> None:
+    """The binary API (against the simulator's binary flavour) prints exactly the NDJSON schema
+    of the JSON API: the same fields, the same types, for the same instrument and code."""
+    seen: dict[str, list[dict[str, Any]]] = {}
+    for api in ("json", "binary"):
+        proc, info = _start_simulator("--api", api, "--seed", "11")
+        try:
+            assert info["api"] == api
+            seen[api] = _stream_lines(info, tmp_path, api, 6)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(15) == 0
+
+    def shape(tick: dict[str, Any]) -> str:
+        # The JSON API sends TotalValueTraded as null (as in the real captures) and the
+        # binary API as a double: the one field whose presence depends on the server's data.
+        fields = {k: type(v).__name__ for k, v in tick.items() if k != "total_value_traded"}
+        return json.dumps(fields, sort_keys=True)
+
+    # Live ticks (the first line may be a subscribe snapshot): one shape, the same in both.
+    assert {shape(t) for t in seen["json"][1:]} == {shape(t) for t in seen["binary"][1:]}
+    assert all(isinstance(t.get("total_value_traded"), float) for t in seen["binary"][1:])
+    for api, ticks in seen.items():
+        assert all(
+            (t["exchange_segment"], t["instrument_id"], t["message_code"]) == (1, 2885, 1501)
+            for t in ticks
+        ), api
