@@ -38,6 +38,7 @@ except ModuleNotFoundError as exc:
 else:
     _RICH_MISSING = False
 
+from jainam_fsm.commands.args import bounded_float, bounded_int
 from jainam_fsm.core.backoff import BackoffPolicy
 from jainam_fsm.core.machine import State
 from jainam_fsm.simulator import SimulatorConfig, SimulatorThread
@@ -56,8 +57,19 @@ def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         description="Starts the XTS simulator, streams a set of instruments, injects a sever, "
         "a stall, a token invalidation and an outage, and checks every recovery.",
     )
-    p.add_argument("--duration", type=float, default=30.0, help="seconds (default 30, min 20)")
-    p.add_argument("--seed", type=int, default=7, help="seed of prices and instrument choice")
+    p.add_argument(
+        "--duration",
+        type=bounded_float(20.0, 86_400.0, low_inclusive=True),
+        default=30.0,
+        metavar="SECONDS",
+        help="seconds (default 30, from 20 to 86400)",
+    )
+    p.add_argument(
+        "--seed",
+        type=bounded_int(-(2**63), 2**63 - 1),
+        default=7,
+        help="seed of prices and instrument choice",
+    )
     p.add_argument("--plain", action="store_true", help="no live view; print events as lines")
     p.add_argument(
         "--eio",

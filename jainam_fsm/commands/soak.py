@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jainam_fsm.commands.args import bounded_float, bounded_int, nonempty_text
 from jainam_fsm.commands.soak_checks import Audit
 from jainam_fsm.core.backoff import BackoffPolicy
 from jainam_fsm.core.machine import State
@@ -82,13 +83,28 @@ def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         description="Drives the adapter against the built-in simulator through every fault "
         "and process restarts while threads churn subscriptions; exit 1 on any violation.",
     )
-    p.add_argument("--seed", type=int, default=1, help="schedule seed (default 1)")
-    p.add_argument("--minutes", type=float, default=1.0, help="duration (default 1)")
+    p.add_argument(
+        "--seed", type=bounded_int(-(2**63), 2**63 - 1), default=1, help="schedule seed (default 1)"
+    )
+    p.add_argument(
+        "--minutes",
+        type=bounded_float(0.0, 24 * 60.0),
+        default=1.0,
+        help="duration (default 1, at most 1440)",
+    )
     p.add_argument("--api", choices=("json", "binary"), default="json", help="XTS API flavour")
     p.add_argument("--eio", type=int, choices=(3, 4), default=4, help="Engine.IO protocol")
-    p.add_argument("--consumers", type=int, default=3, help="consumers (default 3)")
-    p.add_argument("--threads", type=int, default=3, help="churn threads (default 3)")
-    p.add_argument("--json", dest="out", default=None, help="report path (soak-<seed>.json)")
+    p.add_argument("--consumers", type=bounded_int(1, 32), default=3, help="consumers (default 3)")
+    p.add_argument(
+        "--threads", type=bounded_int(1, 32), default=3, help="churn threads (default 3)"
+    )
+    p.add_argument(
+        "--json",
+        dest="out",
+        type=nonempty_text("--json", max_len=4096),
+        default=None,
+        help="report path (soak-<seed>.json)",
+    )
     p.set_defaults(func=run)
 
 

@@ -17,6 +17,7 @@ import signal
 import sys
 from typing import Any
 
+from jainam_fsm.commands.args import bounded_float, bounded_int, log_level, nonempty_text, port
 from jainam_fsm.simulator.config import BinaryKnobs, SimulatorConfig, SimUser, throwaway_user
 from jainam_fsm.simulator.server import Simulator
 from jainam_fsm.xts.codes import BroadcastMode
@@ -43,8 +44,12 @@ def _mode(text: str) -> BroadcastMode:
 
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the simulator options to ``parser``."""
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="TCP port; 0 = any free port")
+    # Values are checked at parse time (jainam_fsm/commands/args.py): a usage error, exit 2.
+    text = nonempty_text
+    parser.add_argument(
+        "--host", type=text("--host"), default="127.0.0.1", help="bind address (default 127.0.0.1)"
+    )
+    parser.add_argument("--port", type=port, default=0, help="TCP port; 0 = any free port")
     parser.add_argument(
         "--api",
         choices=("json", "binary"),
@@ -53,10 +58,21 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
         "(/apibinarymarketdata, xts-binary-packet events)",
     )
     parser.add_argument("--prefix", default="", help="REST prefix (default: the flavour's own)")
-    parser.add_argument("--app-key", help="accepted app key (default: random)")
-    parser.add_argument("--secret-key", help="accepted secret key (default: random)")
-    parser.add_argument("--user-id", default="SIM001", help="client id returned by login")
-    parser.add_argument("--rate", type=float, default=2.0, help="ticks/s per instrument")
+    parser.add_argument(
+        "--app-key", type=text("--app-key"), help="accepted app key (default: random)"
+    )
+    parser.add_argument(
+        "--secret-key", type=text("--secret-key"), help="accepted secret key (default: random)"
+    )
+    parser.add_argument(
+        "--user-id", type=text("--user-id"), default="SIM001", help="client id returned by login"
+    )
+    parser.add_argument(
+        "--rate",
+        type=bounded_float(0.0, 10_000.0, low_inclusive=True),
+        default=2.0,
+        help="ticks/s per instrument",
+    )
     parser.add_argument(
         "--instrument",
         dest="instruments",
@@ -68,9 +84,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     parser.add_argument(
         "--broadcast-mode", type=_mode, default=BroadcastMode.FULL, help="Full or Partial"
     )
-    parser.add_argument("--subscription-limit", type=int, default=50)
-    parser.add_argument("--seed", type=int, default=0, help="price-walk seed")
-    parser.add_argument("--token-ttl", type=float, default=86400.0, help="token lifetime (s)")
+    parser.add_argument("--subscription-limit", type=bounded_int(0, 1_000_000), default=50)
+    parser.add_argument(
+        "--seed", type=bounded_int(-(2**63), 2**63 - 1), default=0, help="price-walk seed"
+    )
+    parser.add_argument(
+        "--token-ttl",
+        type=bounded_float(0.0, 10 * 366 * 86_400.0),
+        default=86400.0,
+        help="token lifetime (s)",
+    )
     parser.add_argument(
         "--keep-subscriptions-on-login",
         action="store_true",
@@ -89,10 +112,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
         default=4,
         help="Engine.IO dialect: 3 = Socket.IO 2 framing (as real XTS servers), 4 = Socket.IO 5",
     )
-    parser.add_argument("--ping-interval", type=float, default=25.0, help="seconds (default 25)")
+    parser.add_argument(
+        "--ping-interval",
+        type=bounded_float(0.0, 3600.0),
+        default=25.0,
+        help="seconds (default 25)",
+    )
     parser.add_argument(
         "--ping-timeout",
-        type=float,
+        type=bounded_float(0.0, 3600.0),
         default=None,
         help="seconds (default: 5 under --eio 3, 20 under --eio 4)",
     )
@@ -103,7 +131,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
         default=1000,
         help="ticks remembered per instrument and code for /_sim/emitted (0 = counts only)",
     )
-    parser.add_argument("--log-level", default="WARNING", help="logging level (stderr)")
+    parser.add_argument(
+        "--log-level", type=log_level, default=logging.WARNING, help="logging level (stderr)"
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -236,16 +266,18 @@ async def _serve(config: SimulatorConfig) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM; 0 on a clean stop, 2 on a bad setting."""
-    logging.basicConfig(
-        level=str(args.log_level).upper(), format="%(asctime)s %(name)s %(message)s"
-    )
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(message)s")
     try:
         config = build_config(args)
     except ValueError as exc:
         sys.stderr.write(f"jainam-fsm simulator: {exc}\n")
         return 2
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(config))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve(config))
+    except OSError as exc:  # cannot listen: address in use, unknown host, ...
+        sys.stderr.write(f"jainam-fsm simulator: cannot listen on {args.host}:{args.port}: {exc}\n")
+        return 1
     return 0
 
 

@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from jainam_fsm.commands.args import nonempty_text
 from jainam_fsm.errors import ConfigError, TokenUnavailable
 from jainam_fsm.store.crypto import TokenDecryptError
 from jainam_fsm.store.db import StoredToken, TokenStore
@@ -122,14 +123,20 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
         "file made beside the database), JAINAM_TOKEN_SALT, and JAINAM_TOKEN_PEPPER_PREVIOUS / "
         "JAINAM_TOKEN_SALT_PREVIOUS while rotating the key.",
     )
-    parser.add_argument("--database-url", default=None, help="overrides JAINAM_DATABASE_URL")
+    parser.add_argument(
+        "--database-url",
+        type=nonempty_text("--database-url", max_len=4096),
+        default=None,
+        help="overrides JAINAM_DATABASE_URL",
+    )
+    user = nonempty_text("user", max_len=255)
     actions = parser.add_subparsers(dest="tokens_action", required=True)
     status = actions.add_parser("status", help="list stored tokens (fingerprints only)")
-    status.add_argument("user", nargs="*", help="only these users")
+    status.add_argument("user", nargs="*", type=user, help="only these users")
     status.add_argument("--json", action="store_true", help="one JSON object per line")
     status.set_defaults(action=_status)
     revoke = actions.add_parser("revoke", help="soft-revoke a user's tokens")
-    revoke.add_argument("user")
+    revoke.add_argument("user", type=user)
     revoke.set_defaults(action=_revoke)
     rotate = actions.add_parser(
         "rotate-key",

@@ -205,7 +205,7 @@ def test_stream_config_errors_are_clear(tmp_path: Path) -> None:
         timeout=30,
         check=False,
     )
-    assert res.returncode == 2 and "SEGMENT:INSTRUMENT_ID" in res.stderr
+    assert res.returncode == 2 and "SEG:ID or SEG:ID:CODE" in res.stderr
 
 
 def _stream_lines(info: dict[str, Any], tmp_path: Path, api: str, n: int) -> list[dict[str, Any]]:
@@ -267,3 +267,167 @@ def test_stream_api_binary_prints_the_same_lines_as_json(tmp_path: Path) -> None
             (t["exchange_segment"], t["instrument_id"], t["message_code"]) == (1, 2885, 1501)
             for t in ticks
         ), api
+
+
+# -- what the stream tells: readiness, per-subscription codes, the line schema, --output, signals
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _unreachable_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAINAM_")}
+    env.update(
+        JAINAM_APP_KEY="app-key",
+        JAINAM_SECRET_KEY="secret-key-never-shown",
+        JAINAM_TOKEN_PEPPER=PEPPER,
+        JAINAM_DATABASE_URL=f"sqlite:///{tmp_path / 't.db'}",
+        JAINAM_BACKOFF_INITIAL="0.05",
+        JAINAM_BACKOFF_MAX="0.2",
+        JAINAM_BACKOFF_MAX_ATTEMPTS="100000",
+    )
+    return env
+
+
+def test_stream_that_never_became_ready_exits_1_with_the_reason(tmp_path: Path) -> None:
+    port = _closed_port()
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jainam_fsm.cli",
+            "stream",
+            "--base-url",
+            f"http://127.0.0.1:{port}",
+            "--subscribe",
+            "1:22",
+            "--duration",
+            "2",
+        ],
+        capture_output=True,
+        env=_unreachable_env(tmp_path),
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert res.returncode == 1, res.stderr[-2000:]
+    last = res.stderr.splitlines()[-1]
+    assert last.startswith("jainam-fsm stream: never became ready within 2 s (state "), last
+    assert "last: " in last  # the reason of the last failed attempt
+    assert res.stdout == ""
+    assert "Traceback" not in res.stderr and "secret-key-never-shown" not in res.stderr
+
+
+def test_stream_codes_per_subscription_full_schema_and_output_file(
+    simulator_proc: dict[str, Any], tmp_path: Path
+) -> None:
+    from jainam_fsm.xts.ticks import TICK_FIELDS
+
+    info = simulator_proc
+    out = tmp_path / "ticks.jsonl"
+    out.write_text('{"earlier":"line"}\n')  # --output appends
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jainam_fsm.cli",
+            "stream",
+            "--base-url",
+            info["base_url"],
+            "--subscribe",
+            "1:2885",
+            "--subscribe",
+            "2:35001:1512",
+            "--code",
+            "1501",
+            "--output",
+            str(out),
+            "--db",
+            str(tmp_path / "t.db"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(info),
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            lines = out.read_text().splitlines()[1:]
+            seen = {
+                (t["exchange_segment"], t["instrument_id"], t["message_code"])
+                for t in map(json.loads, lines)
+            }
+            if {(1, 2885, 1501), (2, 35001, 1512)} <= seen:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError(f"both codes did not arrive: {seen}")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr[-2000:]
+    assert stdout == ""  # the ticks went to the file
+    lines = out.read_text().splitlines()
+    assert lines[0] == '{"earlier":"line"}'
+    ticks = [json.loads(line) for line in lines[1:]]
+    for tick in ticks:
+        assert list(tick) == list(TICK_FIELDS)  # every key, in order, on every line
+        assert (tick["exchange_segment"], tick["instrument_id"], tick["message_code"]) in {
+            (1, 2885, 1501),
+            (2, 35001, 1512),
+        }
+    assert any(t["bid"] is None for t in ticks if t["message_code"] == 1512)  # null, not absent
+
+
+def _handlers_installed(pid: int) -> bool:
+    """True once the process catches SIGTERM (``jainam_fsm.cli.main`` installs it first)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.15, 0.4, 0.9])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_in_the_first_second_ends_cleanly(
+    sig: signal.Signals, delay: float, tmp_path: Path
+) -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jainam_fsm.cli",
+            "stream",
+            "--base-url",
+            f"http://127.0.0.1:{_closed_port()}",
+            "--subscribe",
+            "1:22",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_unreachable_env(tmp_path),
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not _handlers_installed(proc.pid):
+        assert proc.poll() is None and time.monotonic() < deadline, "no handler installed"
+        time.sleep(0.005)
+    time.sleep(delay)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=30)
+    # 130/143 while the command is still starting; 0 once `stream` handles the signal itself.
+    assert proc.returncode in (0, 128 + sig), (proc.returncode, stderr[-2000:])
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert stdout == ""
+    if proc.returncode == 0:
+        assert "stopped by a signal before the stream became ready" in stderr.splitlines()[-1]
+    else:
+        assert stderr == ""
