@@ -14,26 +14,23 @@ Ticks never go through the machine: I/O thread -> :class:`~jainam_fsm.streaming.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Hashable
-from dataclasses import replace
 from typing import Any
 
 from jainam_fsm.core.lifecycle import Lifecycle
 from jainam_fsm.core.machine import State, Trigger
 from jainam_fsm.core.ports import (
-    FeedToken,
     Readiness,
     RefusalHook,
     TelemetrySink,
     TokenSource,
-    emit_safely,
 )
 from jainam_fsm.core.registry import DEFAULT_CONSUMER, SubscriptionRegistry
 from jainam_fsm.errors import JainamError
+from jainam_fsm.streaming.autoapi import AutoApi
 from jainam_fsm.streaming.config import AdapterConfig
 from jainam_fsm.streaming.delivery import Delivery
 from jainam_fsm.streaming.flavour import Flavour
@@ -41,8 +38,9 @@ from jainam_fsm.streaming.ingest import Ingest
 from jainam_fsm.streaming.ioloop import IoThread
 from jainam_fsm.streaming.supervisor import Supervisor
 from jainam_fsm.streaming.transport import XtsTransport
+from jainam_fsm.streaming.watchdog import StallWatchdog
 from jainam_fsm.telemetry import REDACTOR, LoggingTelemetry
-from jainam_fsm.transport.rest import EndpointNotFound, LoginResult, XtsRestClient
+from jainam_fsm.transport.rest import LoginResult, XtsRestClient
 from jainam_fsm.xts.ticks import MarketStatus, Tick
 
 log = logging.getLogger("jainam_fsm.streaming")
@@ -126,6 +124,13 @@ class StreamingAdapter:
             timeout=config.request_timeout,
             verify_tls=config.verify_tls,
         )
+        self._auto_api = AutoApi(
+            self._flavour,
+            rest=self._rest,
+            io=self._io,
+            telemetry=self.telemetry,
+            timeout=config.request_timeout + 1,
+        )
         self._transport = XtsTransport(
             config,
             io=self._io,
@@ -137,13 +142,17 @@ class StreamingAdapter:
             on_binary=self._ingest.on_binary,
             telemetry=self.telemetry,
             wants=self.registry.wants,
-            before_open=self._before_open,
+            before_open=self._auto_api.before_open,
         )
-        self._stall_factor = 1
-        #: stall watchdog (supervisor thread): when watching last (re)started
-        self._watch_since = time.monotonic()
+        self._watch = StallWatchdog(
+            config.stall_timeout,
+            ingest=self._ingest,
+            delivery=self._delivery,
+            telemetry=self.telemetry,
+            counts=self._counts,
+            api=lambda: self._flavour.api,
+        )
         self._sync_pending = False
-        self._dropped_seen = 0
         self._tokens: TokenSource | None = None
         self._lifecycle: Lifecycle | None = None
         self._store: Any = None
@@ -331,26 +340,12 @@ class StreamingAdapter:
         )
 
     def _login(self) -> LoginResult:
-        """Blocking login on the I/O loop (the token source calls it under its lock).
-
-        With ``api="auto"`` not yet settled, the login is the probe: an HTML 404 under the
-        JSON prefix switches to the binary API and logs in there. The API that answered is
-        recorded on the token (and so in the token store), and later starts skip the probe.
-        """
-        flavour = self._flavour
-        try:
-            result = self._login_once()
-        except EndpointNotFound:
-            if flavour.settled or flavour.binary:
-                raise
-            self._settle("binary", "HTML 404 under the JSON API prefix")
-            result = self._login_once()
-        if not flavour.settled:
-            self._settle(flavour.api, "the JSON API answered the login")
+        """Blocking login on the I/O loop (the token source calls it under its lock); with
+        ``api="auto"`` not yet settled it is also the probe (:mod:`.autoapi`)."""
+        result = self._auto_api.login(self._login_once)
         REDACTOR.add(result.token.value)
         self._counts["logins"] += 1
-        token = replace(result.token, api=flavour.api)
-        return replace(result, token=token)
+        return result
 
     def _login_once(self) -> LoginResult:
         return self._io.run(
@@ -358,34 +353,6 @@ class StreamingAdapter:
                 self.config.app_key, self.config.secret_key, source=self.config.source
             ),
             timeout=self.config.request_timeout + 1,
-        )
-
-    def _before_open(self, token: FeedToken) -> None:
-        """Supervisor thread, before each socket open: an ``auto`` API not yet settled is
-        settled by the token (recorded when it was issued) or, for a token without a record,
-        by asking the JSON prefix without logging in (:meth:`XtsRestClient.serves_prefix`)."""
-        if self._flavour.settled:
-            return
-        if token.api in ("json", "binary"):
-            assert token.api is not None
-            self._settle(token.api, "recorded with the stored token")
-            return
-        rest = self._rest
-        serves_json = self._io.run(rest.serves_prefix(), timeout=self.config.request_timeout + 1)
-        if serves_json:
-            self._settle("json", "the JSON API prefix answers")
-        else:
-            self._settle("binary", "HTML 404 under the JSON API prefix")
-
-    def _settle(self, api: str, why: str) -> None:
-        """Fix the API of an ``auto`` configuration (login probe or stored token)."""
-        self._flavour.settle(api)
-        self._rest.prefix = self._flavour.prefix
-        emit_safely(
-            self.telemetry,
-            "connection.api_detected",
-            logging.INFO,
-            {"api": api, "why": why, "prefix": self._flavour.prefix},
         )
 
     def _connect_action(self) -> None:
@@ -428,72 +395,8 @@ class StreamingAdapter:
         self._supervisor.post(action)
 
     def _watchdog(self) -> None:
-        """Supervisor tick: reconnect a feed that is up and subscribed but silent.
-
-        Only decoded data for a wanted instrument counts as life (``Ingest.wanted``); pings,
-        unwanted instruments and events that decode to nothing do not. A silent spell during
-        which undecodable events did arrive is reported as ``connection.undecodable`` (ERROR,
-        with the event names and counts) instead of ``connection.stalled``; both count as a
-        stall and reconnect.
-
-        A connection that never received anything (a closed or very quiet market) doubles
-        the allowance for the next one, up to 8x, so a quiet feed is not reconnected every
-        ``stall_timeout`` forever; wanted data brings it back to 1x.
-        """
-        self._report_drops()
-        lc = self._lifecycle
-        now = time.monotonic()
-        ingest = self._ingest
-        if lc is None or not lc.ready or not lc.server_subscriptions:
-            self._watch_since = now  # nothing to watch yet: the silence starts counting later
-            return
-        # Silence counts from the latest of: watching began, this socket started, the last
-        # wanted tick (wanted_at, measured on the I/O thread, so not rounded to our ticks).
-        since = max(self._watch_since, ingest.socket_started, ingest.wanted_at)
-        if ingest.wanted_on_socket:
-            self._stall_factor = 1
-        allowance = self.config.stall_timeout * self._stall_factor
-        silent = now - since
-        if silent <= allowance:
-            return
-        undecodable = ingest.undecodable()
-        self._counts["stalls"] += 1
-        if not ingest.wanted_on_socket and not undecodable:
-            self._stall_factor = min(8, self._stall_factor * 2)
-        fields: dict[str, object] = {
-            "silent_seconds": math.ceil(silent * 1000) / 1000,  # never shown below the limit
-            "allowance": allowance,
-            "next_allowance": self.config.stall_timeout * self._stall_factor,
-        }
-        if undecodable:
-            self._counts["undecodable_stalls"] += 1
-            fields.update(
-                events=undecodable,
-                undecodable_events=sum(undecodable.values()),
-                api=self._flavour.api,
-            )
-            emit_safely(self.telemetry, "connection.undecodable", logging.ERROR, fields)
-            lc.fire(Trigger.CONNECTION_LOST, reason="undecodable")
-            return
-        emit_safely(self.telemetry, "connection.stalled", logging.WARNING, fields)
-        lc.fire(Trigger.CONNECTION_LOST, reason="stall")
-
-    def _report_drops(self) -> None:
-        """Slow consumer: ticks evicted from the full queue are counted and logged (at most
-        one record per watchdog tick)."""
-        dropped = self._delivery.dropped
-        if dropped > self._dropped_seen:
-            emit_safely(
-                self.telemetry,
-                "delivery.dropped",
-                logging.WARNING,
-                {
-                    "dropped": dropped - self._dropped_seen,
-                    "total_dropped": dropped,
-                    "queue_capacity": self._delivery.capacity,
-                },
-            )
-            self._dropped_seen = dropped
+        """Supervisor tick: the stall watchdog (:mod:`.watchdog`)."""
+        self._watch.check(self._lifecycle)
 
     def _dispatch(self, item: Tick | MarketStatus) -> None:
         if self._closed:
