@@ -64,6 +64,7 @@ def record_texts(record: logging.LogRecord) -> list[str]:
     return out
 
 
+@pytest.mark.parametrize("harness", [{}, {"api": "binary"}], indirect=True, ids=["json", "binary"])
 def test_no_secret_anywhere_through_reconnects_and_refreshes(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
