@@ -19,17 +19,18 @@ import math
 import os
 import random
 import secrets
-import statistics
 import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jainam_fsm.commands.args import bounded_float, bounded_int, nonempty_text
 from jainam_fsm.commands.soak_checks import Audit
+from jainam_fsm.commands.soak_faults import FAULTS, STALL_TIMEOUT, Fault, inject
+from jainam_fsm.commands.soak_report import Record, build_report, render
 from jainam_fsm.core.backoff import BackoffPolicy
 from jainam_fsm.core.machine import State
 from jainam_fsm.core.registry import SubKey
@@ -41,39 +42,11 @@ from jainam_fsm.streaming.flavour import LTP_CODE, TOUCHLINE_CODE
 log = logging.getLogger("jainam_fsm.soak")
 
 CODES = (1501, 1512)
-#: Seconds the feed may be silent before the watchdog reconnects (short: stalls are faults).
-STALL_TIMEOUT = 2.0
 #: Longest a recovery may take before it counts as a violation.
 RECOVERY_TIMEOUT = 30.0
 #: File descriptors the process may hold above the first check's count (connections being
 #: opened and closed at the moment of a check); a leak grows without bound.
 FD_TOLERANCE = 24
-
-
-@dataclass(frozen=True)
-class Fault:
-    """One kind of fault: how to inject it and whether it kills the token (1 login allowed)."""
-
-    name: str
-    kills_token: bool
-    #: reconnect expected (a new ``connection.ready``) before the checks
-    reconnects: bool
-
-
-FAULTS: tuple[Fault, ...] = (
-    Fault("sever", False, True),
-    Fault("disconnect", False, True),
-    Fault("stall", False, True),
-    Fault("down", False, True),
-    Fault("reject_logins", True, True),
-    Fault("invalidate", True, True),
-    Fault("expire", True, True),
-    Fault("slow_rest", False, True),
-    Fault("malformed", False, False),
-    Fault("restart", True, True),
-    Fault("reject_credentials", True, True),
-    Fault("process_restart", False, True),
-)
 
 
 def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -137,10 +110,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"jainam-fsm soak: --{name} must be in 1..32")
             return 2
     opts = Options(args.seed, minutes, args.api, args.eio, args.consumers, args.threads)
-    problem = unsupported(opts)
-    if problem:
-        print(f"jainam-fsm soak: {problem}")
-        return 2
     # The adapter logs every fault it meets (WARNING and up): the table is the soak's output.
     quiet = logging.getLogger("jainam_fsm")
     saved = (quiet.propagate, list(quiet.handlers))
@@ -159,17 +128,6 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print("all checks passed")
     return 0
-
-
-def unsupported(opts: Options) -> str | None:
-    """Why this build cannot soak ``opts`` (API flavour or Engine.IO version), or None."""
-    sim_fields = SimulatorConfig.__dataclass_fields__
-    ad_fields = AdapterConfig.__dataclass_fields__
-    if opts.eio != 4 and not ("eio" in sim_fields and "eio" in ad_fields):
-        return "--eio 3 needs Engine.IO 3 in the simulator and the adapter (not in this build)"
-    if opts.api != "json" and not ("api" in sim_fields and "api" in ad_fields):
-        return "--api binary needs the binary API in the simulator and adapter (not in this build)"
-    return None
 
 
 class _Telemetry:
@@ -203,19 +161,6 @@ class _Telemetry:
             return self.cond.wait_for(predicate, timeout)
 
 
-@dataclass
-class _Record:
-    n: int
-    kind: str
-    at: float
-    params: dict[str, Any]
-    recovery_s: float | None = None
-    logins: int = 0
-    fds: int = 0
-    threads: int = 0
-    violations: list[str] = field(default_factory=list)
-
-
 class Soak:
     """One soak run; :meth:`run` returns the report (a JSON-ready dict)."""
 
@@ -227,7 +172,7 @@ class Soak:
         self.lock = threading.Lock()  # the wants and the current adapter change together
         self.running = threading.Event()
         self.stop = threading.Event()
-        self.records: list[_Record] = []
+        self.records: list[Record] = []
         self.adapters = 0
         self.adapter: StreamingAdapter | None = None
         self.consumers = [f"c{i}" for i in range(opts.consumers)]
@@ -251,7 +196,8 @@ class Soak:
             request_timeout=3.0,
             join_timeout=3.0,
             backoff=BackoffPolicy(initial=0.1, factor=2.0, max_delay=1.0, max_attempts=40),
-            **_dialect(AdapterConfig, self.opts),
+            api=self.opts.api,
+            eio=self.opts.eio,
             **overrides,
         )
         store = self.store
@@ -306,43 +252,8 @@ class Soak:
 
     # -- faults ---------------------------------------------------------------------------
     def _inject(self, fault: Fault) -> dict[str, Any]:
-        sim, rng = self.sim, self.rng
-        name = fault.name
-        if name == "sever":
-            return {"connections": sim.sever()}
-        if name == "disconnect":
-            return {"sockets": sim.disconnect_all()}
-        if name == "stall":
-            seconds = round(STALL_TIMEOUT * rng.uniform(1.3, 2.5), 2)
-            sim.stall(seconds)
-            return {"seconds": seconds}
-        if name == "down":
-            seconds = round(rng.uniform(0.3, 2.5), 2)
-            sim.go_down(seconds)
-            return {"seconds": seconds}
-        if name == "reject_logins":
-            seconds = round(rng.uniform(0.5, 2.5), 2)
-            sim.reject_logins(seconds)
-            sim.invalidate_tokens(disconnect=True)
-            return {"seconds": seconds}
-        if name == "invalidate":
-            disconnect = rng.random() < 0.5
-            sim.invalidate_tokens(disconnect=disconnect)
-            return {"disconnect": disconnect}
-        if name == "expire":
-            return {"sessions": sim.expire_tokens()}
-        if name == "slow_rest":
-            delay = round(rng.uniform(0.2, 1.2), 2)
-            sim.set_rest_delay(delay)
-            sim.sever()  # the reconnect and its replay go through the slow REST
-            return {"delay": delay}
-        if name == "malformed":
-            count = rng.randint(1, 25)
-            return {"frames": sim.send_malformed(count)}
-        if name == "restart":
-            sim.restart()
-            return {}
-        if name == "reject_credentials":
+        sim = self.sim
+        if fault.name == "reject_credentials":
             sim.reject_credentials(True)
             sim.invalidate_tokens(disconnect=True)
             exhausted = self.tel.wait(lambda: self._state() is State.EXHAUSTED, RECOVERY_TIMEOUT)
@@ -351,7 +262,7 @@ class Soak:
             if adapter is not None:
                 adapter.connect()  # revive
             return {"exhausted": exhausted}
-        if name == "process_restart":
+        if fault.name == "process_restart":
             self._pause()
             old = self.adapter
             assert old is not None
@@ -360,13 +271,13 @@ class Soak:
             self._start_process()
             self.running.set()
             return {"adapter": self.adapters, "previous_kept_subscriptions": kept}
-        raise ValueError(name)
+        return inject(sim, self.rng, fault.name)
 
     def _state(self) -> State | None:
         adapter = self.adapter
         return adapter.state() if adapter is not None else None
 
-    def _verify(self, rec: _Record, fault: Fault, readies: int, logins: int, t0: float) -> None:
+    def _verify(self, rec: Record, fault: Fault, readies: int, logins: int, t0: float) -> None:
         """Wait for the recovery, pause the churn, check, resume."""
         ok = True
         if fault.reconnects:
@@ -443,7 +354,8 @@ class Soak:
                 ping_interval=1.0,
                 ping_timeout=2.0,
                 subscription_limit=200,
-                **_dialect(SimulatorConfig, opts),
+                api="binary" if opts.api == "binary" else "json",
+                eio=opts.eio,
             )
         ).start()
         started = time.monotonic()
@@ -457,7 +369,7 @@ class Soak:
                 for seg, iid in self.universe[:2]:
                     self.audit.want((seg, iid, CODES[0]), consumer)
             self._start_process()
-            first = _Record(0, "start", 0.0, {})
+            first = Record(0, "start", 0.0, {})
             self._verify(first, Fault("start", True, False), 0, 0, started)
             self.records.append(first)
             for t in churners:
@@ -477,7 +389,7 @@ class Soak:
                 readies = self.tel.readies
                 logins = self.sim.stats()["logins"]
                 t0 = time.monotonic()
-                rec = _Record(len(self.records), fault.name, round(t0 - started, 3), {})
+                rec = Record(len(self.records), fault.name, round(t0 - started, 3), {})
                 rec.params = self._inject(fault)
                 self._verify(rec, fault, readies, logins, t0)
                 self.records.append(rec)
@@ -512,99 +424,16 @@ class Soak:
             self.audit.violate("fds flat", f"{fds_before} before, {self.fds_after} after")
 
     def _report(self, duration: float) -> dict[str, Any]:
-        by_kind: dict[str, dict[str, Any]] = {}
-        for rec in self.records:
-            row = by_kind.setdefault(
-                rec.kind, {"count": 0, "failed": 0, "recovery_s": [], "logins": 0}
-            )
-            row["count"] += 1
-            row["failed"] += bool(rec.violations)
-            row["logins"] += rec.logins
-            if rec.recovery_s is not None:
-                row["recovery_s"].append(rec.recovery_s)
-        for row in by_kind.values():
-            times = row.pop("recovery_s")
-            row["recovery_median_s"] = round(statistics.median(times), 3) if times else None
-            row["recovery_max_s"] = max(times) if times else None
-        audit = self.audit
-        return {
-            "seed": self.opts.seed,
-            "minutes": self.opts.minutes,
-            "api": self.opts.api,
-            "eio": self.opts.eio,
-            "consumers": self.opts.consumers,
-            "threads": self.opts.threads,
-            "reproduce": self.opts.command(),
-            "duration_s": round(duration, 1),
-            "faults": len(self.records) - 1,
-            "adapters": self.adapters,
-            "ticks": audit.ticks,
-            "ghost_ticks": audit.ghosts,
-            "reorders": audit.reorders,
-            "logins": sum(r.logins for r in self.records),
-            "threads_before": self.threads_before,
-            "threads_after": self.threads_after,
-            "fds_before": self.fds_before,
-            "fds_after": self.fds_after,
-            "fds_max": max((r.fds for r in self.records), default=0),
-            "edges": {f"{s} --{t}--> {d}": n for (t, s, d), n in sorted(audit.edges.items())},
-            "telemetry": dict(sorted(self.tel.counts.items())),
-            "by_kind": by_kind,
-            "records": [
-                {
-                    "n": r.n,
-                    "kind": r.kind,
-                    "at": r.at,
-                    "params": r.params,
-                    "recovery_s": r.recovery_s,
-                    "logins": r.logins,
-                    "fds": r.fds,
-                    "violations": r.violations,
-                }
-                for r in self.records
-            ],
-            "violations": [
-                {"check": v.check, "detail": v.detail, "at": v.at} for v in audit.violations
-            ],
-        }
-
-
-def render(report: dict[str, Any]) -> str:
-    """The report as a plain-text table."""
-    lines = [
-        f"soak seed {report['seed']}, {report['duration_s']} s, api {report['api']}, "
-        f"eio {report['eio']}: {report['faults']} faults, {report['adapters']} adapters",
-        f"{'fault':<20}{'count':>6}{'failed':>8}{'logins':>8}{'recovery median':>17}{'max':>8}",
-    ]
-    for kind, row in sorted(report["by_kind"].items()):
-        med = row["recovery_median_s"]
-        mx = row["recovery_max_s"]
-        lines.append(
-            f"{kind:<20}{row['count']:>6}{row['failed']:>8}{row['logins']:>8}"
-            f"{'-' if med is None else f'{med:.2f} s':>17}{'-' if mx is None else f'{mx:.2f} s':>8}"
+        return build_report(
+            self.opts,
+            self.records,
+            self.audit,
+            adapters=self.adapters,
+            duration=duration,
+            telemetry=self.tel.counts,
+            threads=(self.threads_before, self.threads_after),
+            fds=(self.fds_before, self.fds_after),
         )
-    lines.append(
-        f"ticks {report['ticks']}, ghost ticks {report['ghost_ticks']}, reorders "
-        f"{report['reorders']}, logins {report['logins']}, threads "
-        f"{report['threads_before']}->{report['threads_after']}, fds "
-        f"{report['fds_before']}->{report['fds_after']} (max {report['fds_max']})"
-    )
-    lines.append(f"edges used: {len(report['edges'])}; violations: {len(report['violations'])}")
-    for v in report["violations"][:20]:
-        lines.append(f"  at {v['at']:.1f} s: {v['check']}: {v['detail']}")
-    return "\n".join(lines)
-
-
-def _dialect(config: Any, opts: Options) -> dict[str, Any]:
-    """``api``/``eio`` settings for a config class that has those fields (checked up front by
-    :func:`unsupported`: a default dialect needs neither)."""
-    fields = config.__dataclass_fields__
-    out: dict[str, Any] = {}
-    if "api" in fields:
-        out["api"] = opts.api
-    if "eio" in fields:
-        out["eio"] = opts.eio
-    return out
 
 
 def _adapter_threads() -> list[str]:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from jainam_fsm.core.machine import State
-from jainam_fsm.core.ports import Readiness, TelemetrySink, TokenSource
+from jainam_fsm.core.ports import Readiness, RefusalHook, TelemetrySink, TokenSource
 from jainam_fsm.core.registry import DEFAULT_CONSUMER
 from jainam_fsm.streaming.adapter import StreamingAdapter, TokenSourceFactory
 from jainam_fsm.streaming.config import AdapterConfig
@@ -31,6 +31,7 @@ class AsyncStreamingAdapter:
         on_exhausted: Callable[[str], None] | None = None,
         telemetry: TelemetrySink | None = None,
         max_queue: int = 10_000,
+        on_refused: RefusalHook | None = None,
     ) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[Tick] = asyncio.Queue(maxsize=max_queue)
@@ -44,6 +45,7 @@ class AsyncStreamingAdapter:
             token_source=token_source,
             on_exhausted=on_exhausted,
             telemetry=telemetry,
+            on_refused=on_refused,
         )
 
     async def connect(self) -> None:
