@@ -29,7 +29,7 @@ from typing import Any
 
 from jainam_fsm.commands.args import bounded_float, bounded_int, nonempty_text
 from jainam_fsm.commands.soak_checks import Audit
-from jainam_fsm.commands.soak_faults import FAULTS, STALL_TIMEOUT, Fault, inject
+from jainam_fsm.commands.soak_faults import BINARY_FAULTS, FAULTS, STALL_TIMEOUT, Fault, inject
 from jainam_fsm.commands.soak_report import Record, build_report, render
 from jainam_fsm.core.backoff import BackoffPolicy
 from jainam_fsm.core.machine import State
@@ -383,7 +383,7 @@ class Soak:
                     break
                 time.sleep(gap)
                 if not queue:
-                    queue = list(FAULTS)
+                    queue = list(FAULTS + (BINARY_FAULTS if opts.api == "binary" else ()))
                     self.rng.shuffle(queue)
                 fault = queue.pop()
                 readies = self.tel.readies

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from jainam_fsm.simulator import SimulatorThread
+from jainam_fsm.simulator.config import BinaryKnobs
 
-__all__ = ["FAULTS", "STALL_TIMEOUT", "Fault", "inject"]
+__all__ = ["BINARY_FAULTS", "FAULTS", "STALL_TIMEOUT", "Fault", "inject"]
 
 #: Seconds the feed may be silent before the watchdog reconnects (short: stalls are faults).
 STALL_TIMEOUT = 2.0
@@ -42,6 +43,10 @@ FAULTS: tuple[Fault, ...] = (
     Fault("reject_credentials", True, True),
     Fault("process_restart", False, True),
 )
+
+#: Binary API only: the packet format changes mid-stream (layout A/B, compression share,
+#: packets per event, NaN turnover, extended properties, opaque 1512 packets).
+BINARY_FAULTS: tuple[Fault, ...] = (Fault("binary_knobs", False, False),)
 
 
 def inject(sim: SimulatorThread, rng: random.Random, name: str) -> dict[str, Any]:
@@ -80,4 +85,22 @@ def inject(sim: SimulatorThread, rng: random.Random, name: str) -> dict[str, Any
     if name == "restart":
         sim.restart()
         return {}
+    if name == "binary_knobs":
+        knobs = BinaryKnobs(
+            layout=rng.choice(("A", "B")),
+            compressed_share=rng.choice((0.0, 0.5, 1.0)),
+            packets_per_event=rng.randint(1, 4),
+            nan_total_value_traded=rng.random() < 0.3,
+            extended_properties=rng.randint(0, 3),
+            opaque_share=rng.choice((0.0, 0.3)),
+        )
+        sim.set_binary_knobs(knobs)
+        return {
+            "layout": knobs.layout,
+            "compressed_share": knobs.compressed_share,
+            "packets_per_event": knobs.packets_per_event,
+            "nan_total_value_traded": knobs.nan_total_value_traded,
+            "extended_properties": knobs.extended_properties,
+            "opaque_share": knobs.opaque_share,
+        }
     raise ValueError(name)
