@@ -156,6 +156,7 @@ def test_permanent_cause_is_error_at_once_and_gives_up_named(
         adapter.connect()
         wait_for(lambda: reasons, timeout=20, what="the give-up")
         assert adapter.state() is State.EXHAUSTED
+        assert adapter.stats()["exhausted_cause"] == "tls_verify"
     finally:
         adapter.shutdown()
         store.close()
@@ -184,6 +185,7 @@ def test_transient_cause_spends_the_budget_and_is_named(
         adapter.shutdown()
         store.close()
     assert reasons[0].startswith("3 attempts spent; last: token_unavailable [refused]: ")
+    assert adapter.stats()["exhausted_cause"] is None  # shut down: no longer exhausted
     scheduled = [(lvl, f) for e, lvl, f in tel.events if e == "reconnect.scheduled"]
     assert [lvl for lvl, _ in scheduled] == [logging.WARNING] * 3
     assert all(f["cause"] == "refused" and f["permanent"] is False for _, f in scheduled)

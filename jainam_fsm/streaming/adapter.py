@@ -228,6 +228,7 @@ class StreamingAdapter:
             api=self._flavour.api if self._flavour.settled else "auto",
             eio=self._transport.eio,
             exhausted_reason=lc.exhausted_reason if lc else None,
+            exhausted_cause=str(lc.exhausted_cause) if lc and lc.exhausted_cause else None,
         )
         return out
 
