@@ -85,7 +85,9 @@ def _one(exc: BaseException) -> Diagnosis | None:
             f"HTTP {status} instead of a websocket upgrade",
             status,
         )
-    if isinstance(exc, socket.gaierror):
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):  # when no ssl error is chained
+        return Diagnosis(Cause.TLS_VERIFY, "certificate verify failed")
+    if isinstance(exc, socket.gaierror | aiohttp.ClientConnectorDNSError):
         return Diagnosis(Cause.DNS, f"name resolution failed ({exc.strerror or exc.errno})")
     if isinstance(exc, ConnectionRefusedError):
         return Diagnosis(Cause.REFUSED, "connection refused")
