@@ -270,7 +270,10 @@ def _main(argv: Sequence[str] | None) -> int:
     from jainam_fsm.errors import ConfigError, JainamError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a usage error (2), or --help / --version (0): already printed
+        return exc.code if isinstance(exc.code, int) else 2
     name = f"{PROG} {args.command}"
     EARLY.raising = True
     EARLY.checkpoint()  # a signal during the start: stop before the command begins
