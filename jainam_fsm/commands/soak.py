@@ -102,15 +102,18 @@ class Options:
 def run(args: argparse.Namespace) -> int:
     # The argument types (cli_args) already refused what is out of range, in one line.
     opts = Options(args.seed, args.minutes, args.api, args.eio, args.consumers, args.threads)
-    # The adapter logs every fault it meets (WARNING and up): the table is the soak's output.
-    quiet = logging.getLogger("jainam_fsm")
-    saved = (quiet.propagate, list(quiet.handlers))
-    quiet.propagate = False
-    quiet.handlers = [logging.NullHandler()]
+    # The adapter logs every fault it meets (WARNING and up), and the simulator's HTTP server
+    # every request a sever cut short: the table is the soak's output.
+    quiet = [logging.getLogger(name) for name in ("jainam_fsm", "aiohttp.server")]
+    saved = [(q.propagate, list(q.handlers)) for q in quiet]
+    for q in quiet:
+        q.propagate = False
+        q.handlers = [logging.NullHandler()]
     try:
         report = Soak(opts).run()
     finally:
-        quiet.propagate, quiet.handlers = saved
+        for q, (propagate, handlers) in zip(quiet, saved, strict=True):
+            q.propagate, q.handlers = propagate, handlers
     out = Path(args.out or f"soak-{opts.seed}.json")
     out.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     print(render(report))
