@@ -26,6 +26,8 @@ _EXPORTS: dict[str, str] = {
     "FeedToken": "jainam_fsm.core.ports",
     "TokenSource": "jainam_fsm.core.ports",
     "TelemetrySink": "jainam_fsm.core.ports",
+    "Readiness": "jainam_fsm.core.ports",
+    "Refusal": "jainam_fsm.core.ports",
     # ticks
     "Tick": "jainam_fsm.xts.ticks",
     "MarketStatus": "jainam_fsm.xts.ticks",
@@ -64,6 +66,8 @@ __all__ = [
     "LoggingTelemetry",
     "MarketStatus",
     "MessageCode",
+    "Readiness",
+    "Refusal",
     "State",
     "StoredTokenSource",
     "StreamingAdapter",
