@@ -243,6 +243,7 @@ def test_readme_quick_start_runs_with_three_variables(tmp_path: Path) -> None:
     """Only JAINAM_BASE_URL, JAINAM_APP_KEY and JAINAM_SECRET_KEY: the default store makes its
     database and key file in the per-user data folder and says where, once."""
     import re
+    from dataclasses import replace
 
     from jainam_fsm.simulator import SimulatorThread
     from tests.conftest import TEST_CONFIG
@@ -252,10 +253,11 @@ def test_readme_quick_start_runs_with_three_variables(tmp_path: Path) -> None:
     assert code is not None
     home = tmp_path / "home"
     home.mkdir()
-    with SimulatorThread(TEST_CONFIG) as sim:
+    # The quick start uses the Jainam Prop preset: a binary-API simulator at its root URL.
+    with SimulatorThread(replace(TEST_CONFIG, api="binary", eio=3)) as sim:
         creds = sim.credentials
         env = {
-            "JAINAM_BASE_URL": sim.base_url,
+            "JAINAM_BASE_URL": sim.root_url,
             "JAINAM_APP_KEY": creds.app_key,
             "JAINAM_SECRET_KEY": creds.secret_key,
             "HOME": str(home),
