@@ -281,3 +281,27 @@ def test_corrupt_packets_are_counted_and_the_stream_goes_on(make_harness: Any) -
     for kind, count in corrupt.items():
         assert binary.get(kind) == count, (kind, binary)  # each one counted, by its kind
     assert stats["stalls"] == 0 and stats["state"] == "connected"
+
+
+def test_the_login_free_probe_tells_the_apis_apart(make_harness: Any, harness: Harness) -> None:
+    """``serves_prefix`` (used by ``api="auto"`` with a stored token that has no record): an
+    empty login request, answered without logging anyone in."""
+    import asyncio
+
+    from jainam_fsm.transport.rest import XtsRestClient
+
+    binary = make_harness()
+
+    async def probe(root: str, prefix: str) -> bool:
+        async with XtsRestClient(root, prefix=prefix, timeout=3.0) as rest:
+            return await rest.serves_prefix()
+
+    async def all_probes() -> list[bool]:
+        return [
+            await probe(harness.sim.root_url, "/apimarketdata"),
+            await probe(binary.sim.root_url, "/apimarketdata"),
+            await probe(binary.sim.root_url, "/apibinarymarketdata"),
+        ]
+
+    assert asyncio.run(all_probes()) == [True, False, True]
+    assert harness.sim.stats()["logins"] == 0 and binary.sim.stats()["logins"] == 0
