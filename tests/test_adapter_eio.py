@@ -39,6 +39,11 @@ def test_connection_opened_names_the_dialect(harness: Harness) -> None:
     (opened,) = tel.of("connection.opened")
     assert (opened["eio"], opened["server_eio"], opened["eio_setting"]) == (eio, eio, "auto")
     assert adapter.stats()["eio"] == eio
+    if eio == 3:  # the adapter pings (every 1 s here) and the server answers
+        wait_for(lambda: adapter.stats()["eio_pongs"] >= 1, what="a pong")
+        assert adapter.stats()["eio_pings"] >= adapter.stats()["eio_pongs"]
+    else:
+        assert (adapter.stats()["eio_pings"], adapter.stats()["eio_pongs"]) == (0, 0)
 
 
 def run_eio3_stream(tmp: Path, interval: float, timeout: float, spells: float) -> dict[str, object]:

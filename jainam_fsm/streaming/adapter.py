@@ -207,6 +207,7 @@ class StreamingAdapter:
     def stats(self) -> dict[str, Any]:
         """Counters: ticks received/delivered/dropped/filtered, decode errors, reconnects..."""
         lc = self._lifecycle
+        pings, pongs = self._transport.heartbeat()
         out: dict[str, Any] = dict(self._counts)
         out.update(self._ingest.stats())
         out.update(
@@ -227,6 +228,8 @@ class StreamingAdapter:
             seconds_since_message=round(time.monotonic() - self._transport.last_message, 3),
             api=self._flavour.api if self._flavour.settled else "auto",
             eio=self._transport.eio,
+            eio_pings=pings,
+            eio_pongs=pongs,
             exhausted_reason=lc.exhausted_reason if lc else None,
             exhausted_cause=str(lc.exhausted_cause) if lc and lc.exhausted_cause else None,
         )

@@ -157,6 +157,14 @@ class XtsTransport:
             }
             emit_safely(self._telemetry, "connection.opened", logging.INFO, fields)
 
+    def heartbeat(self) -> tuple[int, int]:
+        """``(pings sent, pongs received)`` on the current socket: both 0 under Engine.IO 4,
+        where the server pings; under Engine.IO 3 pongs trailing pings means a dying link."""
+        sio = self._sio
+        if sio is None:
+            return (0, 0)
+        return (int(sio.eio.pings_sent), int(sio.eio.pongs))
+
     def close(self) -> None:
         sio, self._sio = self._sio, None
         self.generation += 1
