@@ -202,7 +202,8 @@ _HOST = textwrap.dedent(
     from jainam_fsm.store import StoredTokenSource, TokenStore
     from jainam_fsm.streaming import AdapterConfig, StreamingAdapter
 
-    sim = SimulatorThread(SimulatorConfig(rate=10.0, emit_interval=0.02)).start()
+    eio = int(sys.argv[3])
+    sim = SimulatorThread(SimulatorConfig(rate=10.0, emit_interval=0.02, eio=eio)).start()
     tmp = tempfile.TemporaryDirectory()
     store = TokenStore(f"sqlite:///{tmp.name}/t.db", pepper="p" * 40, salt="ab" * 16)
     creds = sim.credentials
@@ -227,12 +228,12 @@ _HOST = textwrap.dedent(
 )
 
 
-def _host(tmp_path: Path, level: str, reconnects: int) -> str:
+def _host(tmp_path: Path, level: str, reconnects: int, eio: int = 4) -> str:
     script = tmp_path / "host.py"
     script.write_text(_HOST)
     env = {k: v for k, v in os.environ.items() if not k.startswith("JAINAM_")}
     res = subprocess.run(
-        [sys.executable, str(script), level, str(reconnects)],
+        [sys.executable, str(script), level, str(reconnects), str(eio)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -258,7 +259,8 @@ def test_basic_config_lines_show_the_fields(tmp_path: Path) -> None:
     assert any("INFO:jainam_fsm.replay:replay reason=connect subscribed=1 " in ln for ln in lines)
 
 
-def test_clean_shutdown_prints_no_engineio_close_warning(tmp_path: Path) -> None:
-    err = _host(tmp_path, "WARNING", 3)
+@pytest.mark.parametrize("eio", [3, 4])
+def test_clean_shutdown_prints_no_engineio_close_warning(tmp_path: Path, eio: int) -> None:
+    err = _host(tmp_path, "WARNING", 3, eio)
     assert "Server sent close packet" not in err, err
     assert "aborting" not in err, err
