@@ -224,8 +224,11 @@ def test_cli_exit_message_names_the_cause(servers: CauseServers, tmp_path: Path)
     )
     assert res.returncode == 1
     last = res.stderr.strip().splitlines()[-1]
-    assert last.startswith("jainam-fsm stream: gave up (exhausted, cause scheme_mismatch: ")
-    assert "permanent failure [scheme_mismatch]" in last
+    assert last.startswith(
+        "jainam-fsm stream: gave up (exhausted, cause scheme_mismatch): "
+        "permanent failure [scheme_mismatch] on 2 attempts in a row (http/https mix-up"
+    )
+    assert last.count("http/https mix-up") == 1  # the meaning once, not in head and reason
     assert SECRET not in res.stderr
 
 

@@ -193,7 +193,11 @@ class TickWriter:
 def exhausted_message(reason: str) -> str:
     """The one-line exit message of a stream that gave up: the cause first, when named."""
     cause = cause_in(reason)
-    why = f"exhausted, cause {cause}: {DESCRIPTIONS[cause]}" if cause else "exhausted"
+    why = "exhausted"
+    if cause is not None:
+        # A permanent give-up's reason already says what the cause means: not twice.
+        meaning = DESCRIPTIONS[cause]
+        why = f"exhausted, cause {cause}" + ("" if meaning in reason else f": {meaning}")
     return f"jainam-fsm stream: gave up ({why}): {reason}; fix the cause and run again"
 
 
