@@ -255,6 +255,7 @@ def run(args: argparse.Namespace) -> int:
         f"sqlite:///{Path(tmp.name) / 'tokens.db'}",
         pepper=secrets.token_urlsafe(40),  # throwaway key: the demo needs no configuration
         salt=secrets.token_hex(16),
+        environ={},  # no JAINAM_* variable reaches the throwaway store
     )
     printer = None if not args.plain else (lambda line: console.print(line, markup=False))
     telemetry = DemoTelemetry(printer)

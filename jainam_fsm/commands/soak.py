@@ -340,6 +340,7 @@ class Soak:
             f"sqlite:///{Path(tmp.name) / 'tokens.db'}",
             pepper=secrets.token_urlsafe(40),  # throwaway key: the soak needs no configuration
             salt=secrets.token_hex(16),
+            environ={},  # no JAINAM_* variable reaches the throwaway store
         )
         self.sim = SimulatorThread(
             SimulatorConfig(
