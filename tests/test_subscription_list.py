@@ -46,6 +46,8 @@ async def test_our_client_reads_the_list_and_knows_when_it_is_not_offered(
             assert await rest.subscription_list(login.token, 1501) == expected
             if expected is None:
                 continue  # no route: nothing to say about the token
+            # A 4xx error envelope (here: an unknown code) means "not offered", not a failure.
+            assert await rest.subscription_list(login.token, 77) is None
             with pytest.raises(TokenRejected) as err:
                 await rest.subscription_list(FeedToken("nope", "U"), 1501)
             assert "nope" not in str(err.value)

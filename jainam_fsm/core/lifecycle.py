@@ -369,21 +369,25 @@ class Lifecycle:
     # ------------------------------------------------------------------ internals
 
     def _list_session(self) -> bool:
-        """Learn what a session we did not hold before already has. False if that failed
-        (the failure's trigger is queued)."""
+        """Learn what a session we did not hold before already has. False only when the token
+        was rejected (its trigger is queued).
+
+        The list is hygiene, not a precondition: any other failure leaves the session unlisted
+        (asked again on the next connect) and the replay goes on, so a server whose list route
+        misbehaves cannot keep the stream down.
+        """
         try:
             listed = self._transport.list_subscriptions()
         except TokenRejected:
             self._rejected_token = self._token
             self._queue(Trigger.TOKEN_REJECTED, reason="token_rejected_at_rest")
             return False
-        except TransportFailure as exc:
-            self._lost("list_failed", exc)
-            return False
         except Exception as exc:
-            self._internal_error("list_subscriptions", exc)
-            self._queue(Trigger.CONNECTION_LOST, reason="list_error")
-            return False
+            if not isinstance(exc, JainamError):
+                self._internal_error("list_subscriptions", exc)
+            what = _brief(exc) if isinstance(exc, JainamError) else type(exc).__name__
+            self._emit("session.unlisted", logging.WARNING, error=what)
+            return True
         self._unlisted = False
         if listed is None:
             self._emit("session.unlisted", logging.DEBUG)

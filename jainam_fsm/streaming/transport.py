@@ -235,8 +235,10 @@ class XtsTransport:
         answers = await asyncio.gather(
             *(self._rest.subscription_list(token, code) for code in DATA_CODES)
         )
-        if any(a is None for a in answers):
+        if all(a is None for a in answers):
             return None
+        # What is readable is used; a code the server would not list stays unknown (no worse
+        # than not listing at all).
         return frozenset(
             (seg, iid, code)
             for code, listed in zip(DATA_CODES, answers, strict=True)

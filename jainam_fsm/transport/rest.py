@@ -371,8 +371,10 @@ class XtsRestClient:
     async def subscription_list(self, token: FeedToken, code: int) -> tuple[Instrument, ...] | None:
         """The session's instruments for ``code`` (``GET /instruments/subscription``).
 
-        ``None`` when the server does not offer the list (404/405, or an answer whose shape
-        we cannot read: that shape is undocumented, see docs/xts-protocol.md).
+        ``None`` when the server does not offer the list (404/405), refuses it with a 4xx
+        error envelope other than an invalid token (a server may answer "nothing found" that
+        way), or answers in a shape we cannot read: the shape is undocumented, see
+        docs/xts-protocol.md.
         """
         answer = await self._request(
             "GET",
@@ -385,7 +387,8 @@ class XtsRestClient:
         if answer.code == CODE_INVALID_TOKEN:
             raise TokenRejected(_redact(f"subscription list: {answer.describe()}", [token.value]))
         if not answer.ok:
-            if answer.status in (404, 405):
+            if 400 <= answer.status < 500 and answer.status not in _TRANSIENT_4XX:
+                log.debug("subscription list for %s not offered: %s", code, answer.describe())
                 return None
             self._raise_for("subscription list", answer, token)
         return _listed_instruments(answer.envelope.get("result") if answer.envelope else None)

@@ -12,6 +12,7 @@ from jainam_fsm.core.lifecycle import Lifecycle
 from jainam_fsm.core.machine import State, Trigger
 from jainam_fsm.core.ports import Refusal
 from jainam_fsm.core.registry import SubKey, SubscriptionRegistry
+from jainam_fsm.errors import TokenRejected, TransportFailure
 from tests.core.fakes import (
     FakeBroker,
     FakeClock,
@@ -205,7 +206,9 @@ def test_not_ready_readiness_is_falsy() -> None:
     assert not r and not r.partial and not r.complete
 
 
-def test_a_failing_list_backs_off_and_lists_again() -> None:
+def test_a_failing_list_never_keeps_the_stream_down() -> None:
+    """The list is hygiene: a failure is reported and the replay goes on; the next connect
+    of the same session asks again."""
     broker, tokens = shared()
     p = Process(broker, tokens)
     p.want(k(1))
@@ -215,16 +218,44 @@ def test_a_failing_list_backs_off_and_lists_again() -> None:
     def flaky() -> frozenset[SubKey] | None:
         calls["n"] += 1
         if calls["n"] == 1:
-            from jainam_fsm.errors import TransportFailure
-
             raise TransportFailure("HTTP 502")
+        if calls["n"] == 2:
+            raise RuntimeError("port bug")
         return real()
 
     p.transport.list_subscriptions = flaky  # type: ignore[method-assign]
     p.lc.fire(Trigger.START)
-    assert p.lc.current is State.BACKING_OFF
-    p.clock.fire_next()
-    assert p.lc.current is State.CONNECTED and calls["n"] == 2 and broker.subs == k(1)
+    assert p.lc.current is State.CONNECTED and p.lc.readiness().complete and broker.subs == k(1)
+    unlisted = [(lvl, f) for e, lvl, f in p.telemetry.records if e == "session.unlisted"]
+    assert unlisted == [(logging.WARNING, {"error": "TransportFailure: HTTP 502"})]
+    for _ in range(2):  # a socket reconnect, same session: listed again until it works
+        p.transport.connected = False
+        p.lc.fire(Trigger.CONNECTION_LOST, reason="transport_error")
+        p.clock.fire_next()
+        assert p.lc.current is State.CONNECTED
+    assert calls["n"] == 3
+    assert p.telemetry.named("lifecycle.internal_error")[0]["where"] == "list_subscriptions"
+    assert len(p.telemetry.named("session.listed")) == 1
+
+
+def test_a_rejected_token_while_listing_refreshes_it() -> None:
+    broker, tokens = shared()
+    p = Process(broker, tokens)
+    p.want(k(1))
+    real_list = p.transport.list_subscriptions
+    calls = {"n": 0}
+
+    def rejecting() -> frozenset[SubKey] | None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            p.transport.connected = False  # the fake allows one socket at a time
+            raise TokenRejected("Invalid Token")
+        return real_list()
+
+    p.transport.list_subscriptions = rejecting  # type: ignore[method-assign]
+    p.lc.fire(Trigger.START)
+    assert p.lc.current is State.CONNECTED and broker.subs == k(1)
+    assert broker.logins == 2 and tokens.refreshes == 1 and calls["n"] == 2
 
 
 ids = st.integers(min_value=1, max_value=12)
