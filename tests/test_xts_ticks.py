@@ -4,6 +4,7 @@ exactly like ticks built by the ordinary constructor (immutability, equality, ha
 
 from __future__ import annotations
 
+import base64
 import copy
 import dataclasses
 import pickle
@@ -177,3 +178,57 @@ def test_times_are_aware_india_datetimes(ticks: dict[str, Tick]) -> None:
         assert isinstance(when, datetime)
         assert when.utcoffset() == IST.utcoffset(None)
         assert when.isoformat() == "2025-01-06T12:15:49+05:30"
+
+
+# Pickles of ``Tick(2, 53216, 1501, ltp=1567.5, bid=DepthLevel(1567.0, 20, 3), bids=(bid,))``
+# made by jainam-fsm before the records had slots (c97629f), protocols 0, 2 and 5 (base64).
+OLD_PICKLES = {
+    0: (
+        "Y2NvcHlfcmVnCl9yZWNvbnN0cnVjdG9yCnAwCihjamFpbmFtX2ZzbS54dHMudGlja3MKVGljawpwMQpjX19idWls"
+        "dGluX18Kb2JqZWN0CnAyCk50cDMKUnA0CihkcDUKVmV4Y2hhbmdlX3NlZ21lbnQKcDYKSTIKc1ZpbnN0cnVtZW50"
+        "X2lkCnA3Ckk1MzIxNgpzVm1lc3NhZ2VfY29kZQpwOApJMTUwMQpzVmx0cApwOQpGMTU2Ny41CnNWbHRxCnAxMApO"
+        "c1ZsYXN0X3RyYWRlZF90aW1lCnAxMQpOc1ZsYXN0X3VwZGF0ZV90aW1lCnAxMgpOc1ZleGNoYW5nZV90aW1lCnAx"
+        "MwpOc1ZvcGVuCnAxNApOc1ZoaWdoCnAxNQpOc1Zsb3cKcDE2Ck5zVmNsb3NlCnAxNwpOc1Z2b2x1bWUKcDE4Ck5z"
+        "VmF2ZXJhZ2VfcHJpY2UKcDE5Ck5zVnRvdGFsX2J1eV9xdWFudGl0eQpwMjAKTnNWdG90YWxfc2VsbF9xdWFudGl0"
+        "eQpwMjEKTnNWdG90YWxfdmFsdWVfdHJhZGVkCnAyMgpOc1ZwZXJjZW50X2NoYW5nZQpwMjMKTnNWYmlkCnAyNApn"
+        "MAooY2phaW5hbV9mc20ueHRzLnRpY2tzCkRlcHRoTGV2ZWwKcDI1CmcyCk50cDI2ClJwMjcKKGRwMjgKVnByaWNl"
+        "CnAyOQpGMTU2Ny4wCnNWc2l6ZQpwMzAKSTIwCnNWb3JkZXJzCnAzMQpJMwpzYnNWYXNrCnAzMgpOc1ZiaWRzCnAz"
+        "MwooZzAKKGcyNQpnMgpOdHAzNApScDM1CihkcDM2CmcyOQpGMTU2Ny4wCnNnMzAKSTIwCnNnMzEKSTMKc2J0cDM3"
+        "CnNWYXNrcwpwMzgKKHRzVm9wZW5faW50ZXJlc3QKcDM5Ck5zVmJhcl90aW1lCnA0MApOc1ZiYXJfdm9sdW1lCnA0"
+        "MQpOc1ZzdW1fcXR5X3ByaWNlCnA0MgpOc1Zib29rX3R5cGUKcDQzCk5zVm1hcmtldF90eXBlCnA0NApOc1ZzZXF1"
+        "ZW5jZV9udW1iZXIKcDQ1Ck5zYi4="
+    ),
+    2: (
+        "gAJjamFpbmFtX2ZzbS54dHMudGlja3MKVGljawpxACmBcQF9cQIoWBAAAABleGNoYW5nZV9zZWdtZW50cQNLAlgN"
+        "AAAAaW5zdHJ1bWVudF9pZHEETeDPWAwAAABtZXNzYWdlX2NvZGVxBU3dBVgDAAAAbHRwcQZHQJh+AAAAAABYAwAA"
+        "AGx0cXEHTlgQAAAAbGFzdF90cmFkZWRfdGltZXEITlgQAAAAbGFzdF91cGRhdGVfdGltZXEJTlgNAAAAZXhjaGFu"
+        "Z2VfdGltZXEKTlgEAAAAb3BlbnELTlgEAAAAaGlnaHEMTlgDAAAAbG93cQ1OWAUAAABjbG9zZXEOTlgGAAAAdm9s"
+        "dW1lcQ9OWA0AAABhdmVyYWdlX3ByaWNlcRBOWBIAAAB0b3RhbF9idXlfcXVhbnRpdHlxEU5YEwAAAHRvdGFsX3Nl"
+        "bGxfcXVhbnRpdHlxEk5YEgAAAHRvdGFsX3ZhbHVlX3RyYWRlZHETTlgOAAAAcGVyY2VudF9jaGFuZ2VxFE5YAwAA"
+        "AGJpZHEVY2phaW5hbV9mc20ueHRzLnRpY2tzCkRlcHRoTGV2ZWwKcRYpgXEXfXEYKFgFAAAAcHJpY2VxGUdAmHwA"
+        "AAAAAFgEAAAAc2l6ZXEaSxRYBgAAAG9yZGVyc3EbSwN1YlgDAAAAYXNrcRxOWAQAAABiaWRzcR1oFimBcR59cR8o"
+        "aBlHQJh8AAAAAABoGksUaBtLA3VihXEgWAQAAABhc2tzcSEpWA0AAABvcGVuX2ludGVyZXN0cSJOWAgAAABiYXJf"
+        "dGltZXEjTlgKAAAAYmFyX3ZvbHVtZXEkTlgNAAAAc3VtX3F0eV9wcmljZXElTlgJAAAAYm9va190eXBlcSZOWAsA"
+        "AABtYXJrZXRfdHlwZXEnTlgPAAAAc2VxdWVuY2VfbnVtYmVycShOdWIu"
+    ),
+    5: (
+        "gAWVJgIAAAAAAACMFGphaW5hbV9mc20ueHRzLnRpY2tzlIwEVGlja5STlCmBlH2UKIwQZXhjaGFuZ2Vfc2VnbWVu"
+        "dJRLAowNaW5zdHJ1bWVudF9pZJRN4M+MDG1lc3NhZ2VfY29kZZRN3QWMA2x0cJRHQJh+AAAAAACMA2x0cZROjBBs"
+        "YXN0X3RyYWRlZF90aW1llE6MEGxhc3RfdXBkYXRlX3RpbWWUTowNZXhjaGFuZ2VfdGltZZROjARvcGVulE6MBGhp"
+        "Z2iUTowDbG93lE6MBWNsb3NllE6MBnZvbHVtZZROjA1hdmVyYWdlX3ByaWNllE6MEnRvdGFsX2J1eV9xdWFudGl0"
+        "eZROjBN0b3RhbF9zZWxsX3F1YW50aXR5lE6MEnRvdGFsX3ZhbHVlX3RyYWRlZJROjA5wZXJjZW50X2NoYW5nZZRO"
+        "jANiaWSUaACMCkRlcHRoTGV2ZWyUk5QpgZR9lCiMBXByaWNllEdAmHwAAAAAAIwEc2l6ZZRLFIwGb3JkZXJzlEsD"
+        "dWKMA2Fza5ROjARiaWRzlGgZKYGUfZQoaBxHQJh8AAAAAABoHUsUaB5LA3VihZSMBGFza3OUKYwNb3Blbl9pbnRl"
+        "cmVzdJROjAhiYXJfdGltZZROjApiYXJfdm9sdW1llE6MDXN1bV9xdHlfcHJpY2WUTowJYm9va190eXBllE6MC21h"
+        "cmtldF90eXBllE6MD3NlcXVlbmNlX251bWJlcpROdWIu"
+    ),
+}
+
+
+@pytest.mark.parametrize("protocol", sorted(OLD_PICKLES))
+def test_pickles_from_before_slots_still_load(protocol: int) -> None:
+    level = DepthLevel(1567.0, 20, 3)
+    expected = Tick(2, 53216, 1501, ltp=1567.5, bid=level, bids=(level,))
+    tick = pickle.loads(base64.b64decode(OLD_PICKLES[protocol]))
+    assert type(tick) is Tick and type(tick.bid) is DepthLevel
+    assert tick == expected and repr(tick) == repr(expected)

@@ -35,9 +35,10 @@ reference slot, so ``weakref.ref(tick)`` keeps working). The decoders run on the
 and build records through :data:`_make_tick_args` / :func:`_make_tick` / :data:`_make_level`:
 a private subclass whose ``__setattr__`` is the ordinary one, whose generated ``__init__`` stores
 the fields positionally (specialised slot stores) and then re-labels the object as the public
-class (``__class__`` assignment; the layouts are identical). A 1501 tick costs about 0.35 us that
-way against about 1.3 us for the previous prepared-``__dict__`` path and about 4 us for the
-frozen generated ``__init__`` (``docs/performance.md``). Behaviour is the frozen dataclass's:
+class (``__class__`` assignment; the layouts are identical). The 29 fields cost about 0.3 us that
+way against about 1.3 us for the previous path (a prepared ``__dict__``) and 2.5 us for the
+frozen generated ``__init__``; a :class:`DepthLevel` 0.17 us (``docs/performance.md``,
+binary decode). Behaviour is the frozen dataclass's:
 immutability (``FrozenInstanceError``), equality, hashing, ``dataclasses.replace``, pickling,
 copying and repr are the generated ones; ``vars(record)`` still works and returns a new dict of
 the fields (a read-only view in effect: the record has no instance ``__dict__``).
@@ -167,12 +168,18 @@ class MarketStatus:
         return out
 
 
-def _refreeze(cls: type[Any]) -> None:
-    """Give the slotted frozen dataclass ``cls`` the ``__setattr__``/``__delattr__`` a frozen
-    dataclass without slots has. CPython 3.11's ``slots=True`` versions refer to the class as it
-    was before ``slots`` rebuilt it, so assigning an unknown attribute raised ``TypeError``
-    (from ``super()``) instead of ``FrozenInstanceError``."""
+def _complete(cls: type[Any]) -> None:
+    """Give the slotted frozen dataclass ``cls`` what the frozen dataclass without slots had.
+
+    * ``__setattr__``/``__delattr__`` raising ``FrozenInstanceError`` for any name: CPython
+      3.11's ``slots=True`` versions refer to the class as it was before ``slots`` rebuilt it,
+      so assigning an unknown attribute raised ``TypeError`` (from ``super()``).
+    * ``__setstate__`` also accepting a dict: pickles made before the records had slots carry
+      their ``__dict__`` as state, which the generated ``__setstate__`` would read as a
+      sequence of values (and silently store the field names).
+    """
     names = frozenset(f.name for f in fields(cls))
+    setstate = cls.__setstate__
 
     def frozen_setattr(self: Any, name: str, value: Any) -> None:
         if type(self) is cls or name in names:
@@ -184,14 +191,25 @@ def _refreeze(cls: type[Any]) -> None:
             raise FrozenInstanceError(f"cannot delete field {name!r}")
         super(cls, self).__delattr__(name)
 
-    for attr, method in (("__setattr__", frozen_setattr), ("__delattr__", frozen_delattr)):
+    def any_setstate(self: Any, state: Any) -> None:
+        if isinstance(state, dict):
+            for name, value in state.items():
+                object.__setattr__(self, name, value)
+        else:
+            setstate(self, state)
+
+    for attr, method in (
+        ("__setattr__", frozen_setattr),
+        ("__delattr__", frozen_delattr),
+        ("__setstate__", any_setstate),
+    ):
         method.__name__ = attr
         method.__qualname__ = f"{cls.__qualname__}.{attr}"
         setattr(cls, attr, method)
 
 
-_refreeze(DepthLevel)
-_refreeze(Tick)
+_complete(DepthLevel)
+_complete(Tick)
 
 #: Every :class:`Tick` field with its default, in declaration order.
 TICK_DEFAULTS: dict[str, Any] = {
