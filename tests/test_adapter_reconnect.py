@@ -182,45 +182,28 @@ def test_reconnects_after_heartbeat_timeout(harness: Harness) -> None:
 
 
 def test_stalled_feed_is_noticed_by_the_watchdog(harness: Harness) -> None:
+    """End to end over real sockets: a feed that stays connected (pings go on) but goes mute
+    is found by the lifecycle's stall watchdog, which reconnects; ticks flow again.
+
+    Only the wiring is checked here, with generous deadlines and nothing about timing: the
+    policy (when a stall is due, the 1x..8x allowance, wanted data, undecodable events) is
+    tested with injected time in tests/core/test_watchdog.py and the property tests.
+    """
     tel, ticks = RecordingTelemetry(), TickLog()
     adapter = start_streaming(harness, tel, ticks, stall_timeout=0.5)
     harness.sim.stall()  # sockets stay up and pings go on: only the data watchdog notices
-    wait_for(lambda: tel.count("connection.stalled"), timeout=5, what="stall detected")
+    wait_for(lambda: tel.count("connection.stalled"), timeout=30, what="stall detected")
     harness.sim.unstall()
-    assert adapter.wait_ready(10)
+    assert adapter.wait_ready(30)
     ticks_resume(ticks, time.monotonic())
     lost = transitions(tel, "backing_off")
-    assert [t["reason"] for t in lost] == ["stall"]
+    assert lost and {t["reason"] for t in lost} == {"stall"}
     stall = tel.of("connection.stalled")[0]
-    # rounded to the ms: a silence just past 0.5 s reads 0.5
-    assert float(str(stall["silent_seconds"])) >= 0.5 and stall["allowance"] == 0.5
-    assert adapter.stats()["stalls"] == 1
+    assert stall["allowance"] == 0.5  # the first socket: 1x
+    assert adapter.stats()["stalls"] == len(lost) == tel.count("connection.stalled")
+    assert adapter.stats()["undecodable_stalls"] == 0
+    assert harness.server_set() == keys(A, B)
     assert_one_loop(harness, adapter, tel)
-
-
-def test_quiet_feed_backs_the_watchdog_off_until_data_flows(harness: Harness) -> None:
-    """A connection that never sees data (a closed market) doubles the next allowance (max
-    8x), so a quiet feed is not reconnected every stall_timeout forever; data resets it."""
-    tel, ticks = RecordingTelemetry(), TickLog()
-    adapter = harness.adapter(ticks, telemetry=tel, stall_timeout=0.3)
-    adapter.subscribe(*A)
-    adapter.subscribe(*B)
-    # A closed market from the start: no connection ever sees a live tick (subscribe snapshots
-    # come over REST and prove nothing about the socket).
-    harness.sim.stall()
-    adapter.connect()
-    wait_for(lambda: tel.count("connection.stalled") >= 3, timeout=15, what="three stalls")
-    allowances = [s["allowance"] for s in tel.of("connection.stalled")[:3]]
-    assert allowances == [0.3, 0.6, 1.2]
-    harness.sim.unstall()
-    assert adapter.wait_ready(10)
-    since = time.monotonic()
-    ticks_resume(ticks, since)
-    harness.sim.stall()
-    n = tel.count("connection.stalled")
-    wait_for(lambda: tel.count("connection.stalled") > n, timeout=10, what="stall after data")
-    assert tel.of("connection.stalled")[n]["allowance"] == 0.3  # data reset the allowance
-    harness.sim.unstall()
 
 
 def test_exhausted_after_attempts_spent_then_revived_by_connect(

@@ -18,11 +18,22 @@ from transitions import EventData, Machine, MachineError
 
 from jainam_fsm.core.backoff import BackoffPolicy, BackoffSchedule
 from jainam_fsm.core.causes import DESCRIPTIONS, Cause, cause_of, is_permanent
-from jainam_fsm.core.machine import State, Trigger, machine_kwargs
+from jainam_fsm.core.machine import (
+    CONNECT_TRIGGERS,
+    LINK_TRIGGERS,
+    PHASE_MOVES,
+    STALL_TRIGGER,
+    Phase,
+    State,
+    Trigger,
+    machine_kwargs,
+)
 from jainam_fsm.core.ports import (
     Cancellable,
     Clock,
+    FeedMonitor,
     FeedToken,
+    LinkEvent,
     Readiness,
     Refusal,
     RefusalHook,
@@ -39,6 +50,7 @@ from jainam_fsm.core.registry import (
     SubscriptionRegistry,
     reconcile,
 )
+from jainam_fsm.core.watchdog import StallWatchdog
 from jainam_fsm.errors import (
     CredentialsRejected,
     JainamError,
@@ -73,6 +85,9 @@ class Lifecycle:
     :param release_on_shutdown: at shutdown from ``connected``, unsubscribe what this session
         holds for us, so the next process on the same session starts with room (best effort).
     :param release_timeout: bound, in seconds, on those shutdown unsubscribes.
+    :param feed: what the tick path saw (:class:`~jainam_fsm.core.ports.FeedMonitor`); with
+        ``stall_timeout``, the stall watchdog runs (see :mod:`jainam_fsm.core.watchdog`).
+    :param stall_timeout: seconds of silence a ready stream is allowed at 1x; None: no watchdog.
 
     A session this machine did not hold before (the first token, or a new one) may carry
     subscriptions nobody here made: a previous process's, on a reused stored token. Its
@@ -98,11 +113,15 @@ class Lifecycle:
         on_refused: RefusalHook | None = None,
         release_on_shutdown: bool = True,
         release_timeout: float = DEFAULT_RELEASE_TIMEOUT,
+        feed: FeedMonitor | None = None,
+        stall_timeout: float | None = None,
     ) -> None:
         if batch < 1:
             raise ValueError("batch must be >= 1")
         if not release_timeout >= 0:
             raise ValueError("release_timeout must be >= 0")
+        if (feed is None) != (stall_timeout is None):
+            raise ValueError("the stall watchdog needs both feed and stall_timeout")
         self.registry = registry
         self._tokens = tokens
         self._transport = transport
@@ -127,7 +146,14 @@ class Lifecycle:
         self._refused: set[SubKey] = set()
         #: The session's contents are not known yet (a new token): list them on connect.
         self._unlisted = True
-        self._ready = False
+        #: the sub-state of ``connected``; written only by :meth:`_set_phase`
+        self._phase: Phase | None = None
+        self._feed = feed
+        #: the stall policy and its counts (None: no watchdog)
+        self.watchdog = StallWatchdog(stall_timeout) if stall_timeout is not None else None
+        self._watch_timer: Cancellable | None = None
+        #: when the watchdog began watching this connection (``Clock.monotonic``)
+        self._watch_since = 0.0
         #: registry version the last completed replay made the server match
         self.synced_version = -1
         self._last_reason = ""
@@ -152,9 +178,19 @@ class Lifecycle:
         return State(self.state)
 
     @property
+    def phase(self) -> Phase | None:
+        """The sub-state of ``connected`` (``replaying`` or ``ready``); None elsewhere."""
+        return self._phase if self.state == State.CONNECTED else None
+
+    @property
     def ready(self) -> bool:
-        """True when connected and the last replay completed."""
-        return self._ready and self.state == State.CONNECTED
+        """True when connected and the first replay of the connection completed."""
+        return self.phase is Phase.READY
+
+    @property
+    def watching(self) -> bool:
+        """The stall watchdog's timer is armed (ready, and the server holds a subscription)."""
+        return self._watch_timer is not None
 
     @property
     def in_sync(self) -> bool:
@@ -199,6 +235,21 @@ class Lifecycle:
         except MachineError:  # a queued follow-up became invalid: state stays consistent
             return False
 
+    def connect(self) -> bool:
+        """A host's "connect": ``start`` from ``idle``, ``revive`` from ``exhausted``
+        (:data:`~jainam_fsm.core.machine.CONNECT_TRIGGERS`). Elsewhere the stream is already
+        starting, up or backing off: nothing happens (no second loop, no shortened wait).
+        Returns whether a trigger fired."""
+        trigger = CONNECT_TRIGGERS.get(self.current)
+        if trigger is None:
+            return False
+        return self.fire(trigger, reason="connect() called")
+
+    def on_link(self, event: LinkEvent) -> bool:
+        """The transport reports an event of the open socket; it fires its trigger
+        (:data:`~jainam_fsm.core.machine.LINK_TRIGGERS`). Returns whether it was taken."""
+        return self.fire(LINK_TRIGGERS[event.kind], reason=event.detail)
+
     def sync(self) -> bool:
         """Reconcile the server with the registry now, if connected. True if complete."""
         if self.state != State.CONNECTED:
@@ -223,7 +274,6 @@ class Lifecycle:
 
     def on_enter_authenticating(self, event: EventData) -> None:
         """Get a token (reuse, or refresh once after a rejection), then open the socket."""
-        self._ready = False
         if event.event.name in (Trigger.RETRY, Trigger.REVIVE, Trigger.START):
             self._refreshed = False
         stale = self._rejected_token
@@ -272,17 +322,18 @@ class Lifecycle:
 
         Subscriptions refused earlier (e.g. the limit) are asked for again on every connect.
         """
+        self._set_phase(Phase.REPLAYING)
         self._refused.clear()
         if self._unlisted and not self._list_session():
             return
         self._replay(reason="reconnect" if self.backoff.attempt else "connect")
 
     def on_exit_connected(self, event: EventData) -> None:
-        self._ready = False
+        self._set_phase(None)
+        self._stop_watching()
 
     def on_enter_backing_off(self, event: EventData) -> None:
         """Close the socket and schedule the next attempt, or give up when attempts are spent."""
-        self._ready = False
         self._close_transport()
         reason = str(event.kwargs.get("reason") or event.event.name)
         cause = event.kwargs.get("cause")
@@ -314,7 +365,6 @@ class Lifecycle:
 
     def on_enter_exhausted(self, event: EventData) -> None:
         """Raise the alert: a CRITICAL record and the ``on_exhausted`` hook. No more attempts."""
-        self._ready = False
         self._cancel_timer()
         self._close_transport()
         reason = str(event.kwargs.get("reason") or event.event.name)
@@ -349,7 +399,6 @@ class Lifecycle:
     def on_enter_shut_down(self, event: EventData) -> None:
         """Tear down: timer, our server subscriptions (unless kept), socket, registry, session
         knowledge. Terminal."""
-        self._ready = False
         self._cancel_timer()
         transition = event.transition
         if (
@@ -437,7 +486,7 @@ class Lifecycle:
     def _replay(self, *, reason: str) -> bool:
         """Reconcile until the desired set stops changing. False if interrupted by a failure."""
         started = self._clock.monotonic()
-        first = not self._ready
+        first = self._phase is Phase.REPLAYING
         subscribed = unsubscribed = already = requests = 0
         reported: set[SubKey] = set()
         for _ in range(_MAX_REPLAY_ROUNDS):
@@ -500,7 +549,7 @@ class Lifecycle:
                 self._internal_error("replay", exc)
                 self._queue(Trigger.CONNECTION_LOST, reason="replay_error")
                 return False
-            if not self._ready:
+            if self._phase is Phase.REPLAYING:
                 # The connection is up and the set it was opened for is reconciled: ready now,
                 # not after the rounds a busy registry may add (slow server, constant churn).
                 self._mark_ready()
@@ -525,17 +574,72 @@ class Lifecycle:
                 total=len(self._server),
                 duration_ms=round((self._clock.monotonic() - started) * 1000, 3),
             )
+        self._watch()
         return True
 
     def _mark_ready(self) -> None:
         # Reset only now: the connection is up *and* subscriptions are reconciled.
-        self._ready = True
+        self._set_phase(Phase.READY)
         attempts = self.backoff.attempt
         self.backoff.reset()
         self._permanent_streak = 0
         self._refreshed = False
         self._rejected_token = None
         self._emit("connection.ready", logging.INFO, after_attempts=attempts)
+
+    def _set_phase(self, phase: Phase | None) -> None:
+        """The one writer of the ``connected`` sub-state; only declared moves
+        (:data:`~jainam_fsm.core.machine.PHASE_MOVES`) are made, staying put is a no-op."""
+        if phase is self._phase:
+            return
+        if (self._phase, phase) not in PHASE_MOVES:
+            raise AssertionError(f"undeclared phase move {self._phase} -> {phase}")
+        self._phase = phase
+
+    # ------------------------------------------------------------------ stall watchdog
+
+    def _watch(self) -> None:
+        """After a replay: watch a ready connection while the server holds a subscription of
+        ours (nothing to hear otherwise); the silence counts from when watching began."""
+        if self.watchdog is None or self._phase is not Phase.READY:
+            return
+        if not self._server:
+            self._stop_watching()
+        elif self._watch_timer is None:
+            self._watch_since = self._clock.monotonic()
+            self._arm_watch(self.watchdog.first_check())
+
+    def _arm_watch(self, delay: float) -> None:
+        self._watch_timer = self._clock.call_later(delay, self._on_watch)
+
+    def _stop_watching(self) -> None:
+        if self._watch_timer is not None:
+            self._watch_timer.cancel()
+            self._watch_timer = None
+
+    def _on_watch(self) -> None:
+        """The watchdog's timer (owner thread): a stall fires ``connection_lost``."""
+        self._watch_timer = None
+        watchdog, feed = self.watchdog, self._feed
+        if watchdog is None or feed is None or not self.ready or not self._server:
+            return
+        now = self._clock.monotonic()
+        try:
+            activity = feed.activity()
+        except Exception as exc:  # a port bug must not stop the watching
+            self._internal_error("feed.activity", exc)
+            self._arm_watch(watchdog.poll)
+            return
+        stall = watchdog.check(now, self._watch_since, activity)
+        if stall is None:
+            self._arm_watch(watchdog.next_check(now, self._watch_since, activity))
+            return
+        fields = stall.fields()
+        if stall.events:
+            fields.update(activity.context)
+        level = logging.ERROR if stall.events else logging.WARNING
+        self._emit(stall.event, level, **fields)
+        self.fire(STALL_TRIGGER, reason=stall.kind.value)
 
     def _notify_refused(self, refusal: Refusal) -> None:
         if self._on_refused is None:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from jainam_fsm.core.ports import LinkKind
+
 
 class State(StrEnum):
     """The six lifecycle states."""
@@ -91,6 +93,48 @@ TRANSITIONS: tuple[Edge, ...] = (
     Edge(T.REVIVE, S.EXHAUSTED, S.AUTHENTICATING),
     # Explicit sources (not '*') so the diagram shows no shut_down self-loop.
     *(Edge(T.SHUTDOWN, s, S.SHUT_DOWN) for s in State if s is not S.SHUT_DOWN),
+)
+
+#: ``Lifecycle.connect()``: the trigger a host's "connect" fires in each state (elsewhere it
+#: does nothing: a stream already starting, up or backing off needs no second loop).
+CONNECT_TRIGGERS: dict[State, Trigger] = {S.IDLE: T.START, S.EXHAUSTED: T.REVIVE}
+
+#: ``Lifecycle.on_link()``: what the transport reports about an open socket, and the trigger
+#: each kind fires (``lost``: transport error, server disconnect, socket ``error``;
+#: ``token_rejected``: an ``error`` naming the token, a ``logout`` event).
+LINK_TRIGGERS: dict[LinkKind, Trigger] = {
+    LinkKind.LOST: T.CONNECTION_LOST,
+    LinkKind.TOKEN_REJECTED: T.TOKEN_REJECTED,
+}
+
+#: The stall watchdog (``core/watchdog.py``, a timer while the stream is ``ready``): a feed
+#: silent past its allowance fires this, with the reason ``stall`` or ``undecodable``.
+STALL_TRIGGER = T.CONNECTION_LOST
+
+
+class Phase(StrEnum):
+    """The sub-state of ``connected`` (``Lifecycle.phase``; ``None`` in every other state).
+
+    Not a seventh state: the socket is up in both, and every edge out of ``connected`` leaves
+    either. It decides ``ready`` (``wait_ready()``), whether the backoff was reset, and whether
+    the stall watchdog runs.
+    """
+
+    #: entered with ``connected``: the session is listed and the desired set replayed
+    REPLAYING = "replaying"
+    #: the first replay round completed: ``connection.ready``, backoff reset, watchdog on
+    READY = "ready"
+
+
+#: Every move of the sub-state; ``None`` is "not connected". ``Lifecycle._set_phase`` is its
+#: one writer and refuses anything else.
+PHASE_MOVES: frozenset[tuple[Phase | None, Phase | None]] = frozenset(
+    {
+        (None, Phase.REPLAYING),  # on entering connected
+        (Phase.REPLAYING, Phase.READY),  # the first replay round completed
+        (Phase.REPLAYING, None),  # left connected before that (a failed replay, shutdown)
+        (Phase.READY, None),  # left connected
+    }
 )
 
 INITIAL = State.IDLE

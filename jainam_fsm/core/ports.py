@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Protocol
 
 #: ``(exchange_segment, exchange_instrument_id)``
@@ -105,6 +105,50 @@ class Transport(Protocol):
         like :meth:`unsubscribe`, or :class:`~jainam_fsm.errors.TransportFailure` on timeout.
         """
         ...
+
+
+class LinkKind(StrEnum):
+    """What happened to an open socket, as the transport reports it (the core maps each kind
+    to its trigger: :data:`jainam_fsm.core.machine.LINK_TRIGGERS`)."""
+
+    #: the socket went away: a transport error, a server disconnect, a socket ``error`` event
+    LOST = "lost"
+    #: the server ended or refused the session: an ``error`` naming the token, a ``logout``
+    TOKEN_REJECTED = "token_rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class LinkEvent:
+    """One event of the open socket, reported to :meth:`Lifecycle.on_link
+    <jainam_fsm.core.lifecycle.Lifecycle.on_link>` on the owner thread. ``detail`` is short
+    and never holds a token or secret (the transport redacts it)."""
+
+    kind: LinkKind
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class FeedActivity:
+    """What the tick path saw on the current socket: the stall watchdog's only input.
+
+    Times are on the :class:`Clock`'s ``monotonic`` time base.
+    """
+
+    #: the later of: when the current socket started opening, the last wanted tick
+    since: float
+    #: ticks for a wanted instrument on the current socket (any: the feed is known to work)
+    wanted: int = 0
+    #: events that decoded to nothing since the last wanted tick, by event name
+    undecodable: Mapping[str, int] = field(default_factory=dict)
+    #: extra fields for a stall report (e.g. the market-data API in use); never secrets
+    context: Mapping[str, object] = field(default_factory=dict)
+
+
+class FeedMonitor(Protocol):
+    """Tells the core what the tick path saw. Called on the owner thread; it must be cheap and
+    must not block (it reads counters the I/O thread keeps; ticks never go through the core)."""
+
+    def activity(self) -> FeedActivity: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from typing import Any
 from jainam_fsm.core.lifecycle import Lifecycle
 from jainam_fsm.core.machine import State, Trigger
 from jainam_fsm.core.ports import (
+    LinkEvent,
     Readiness,
     RefusalHook,
     TelemetrySink,
@@ -38,7 +39,7 @@ from jainam_fsm.streaming.ingest import Ingest
 from jainam_fsm.streaming.ioloop import IoThread
 from jainam_fsm.streaming.supervisor import Supervisor
 from jainam_fsm.streaming.transport import XtsTransport
-from jainam_fsm.streaming.watchdog import StallWatchdog
+from jainam_fsm.streaming.watchdog import DropReporter, TickPathMonitor
 from jainam_fsm.telemetry import REDACTOR, LoggingTelemetry
 from jainam_fsm.transport.rest import LoginResult, XtsRestClient
 from jainam_fsm.xts.ticks import MarketStatus, Tick
@@ -99,17 +100,15 @@ class StreamingAdapter:
                     "logins",
                     "link_lost",
                     "link_token_rejected",
-                    "stalls",
-                    "undecodable_stalls",
                     "ticks_discarded_unsubscribed",
                 ),
                 0,
             )
         )
         self._io = IoThread()
-        self._supervisor = Supervisor(
-            tick=min(1.0, config.stall_timeout / 4), on_tick=self._watchdog
-        )
+        # The stall watchdog is a timer of the lifecycle (core/watchdog.py); the periodic
+        # tick only reports dropped ticks.
+        self._supervisor = Supervisor(tick=1.0, on_tick=self._housekeeping)
         self._delivery: Delivery[Tick | MarketStatus] = Delivery(
             self._dispatch,
             capacity=config.queue_size,
@@ -144,14 +143,7 @@ class StreamingAdapter:
             wants=self.registry.wants,
             before_open=self._auto_api.before_open,
         )
-        self._watch = StallWatchdog(
-            config.stall_timeout,
-            ingest=self._ingest,
-            delivery=self._delivery,
-            telemetry=self.telemetry,
-            counts=self._counts,
-            api=lambda: self._flavour.api,
-        )
+        self._drops = DropReporter(self._delivery, self.telemetry)
         self._sync_pending = False
         self._tokens: TokenSource | None = None
         self._lifecycle: Lifecycle | None = None
@@ -209,6 +201,9 @@ class StreamingAdapter:
         lc = self._lifecycle
         pings, pongs = self._transport.heartbeat()
         out: dict[str, Any] = dict(self._counts)
+        watchdog = lc.watchdog if lc else None
+        out["stalls"] = watchdog.stalls if watchdog else 0
+        out["undecodable_stalls"] = watchdog.undecodable_stalls if watchdog else 0
         out.update(self._ingest.stats())
         out.update(
             state=self.state().value,
@@ -318,6 +313,8 @@ class StreamingAdapter:
             on_refused=self._on_refused,
             release_on_shutdown=not self.config.keep_server_subscriptions,
             release_timeout=min(2.0, self.config.request_timeout),
+            feed=TickPathMonitor(self._ingest, self._flavour),
+            stall_timeout=self.config.stall_timeout,
         )
         self._io.start()
         self._delivery.start()
@@ -361,12 +358,8 @@ class StreamingAdapter:
 
     def _connect_action(self) -> None:
         lc = self._lifecycle
-        if lc is None or self._closed:
-            return
-        if lc.current is State.IDLE:
-            lc.fire(Trigger.START)
-        elif lc.current is State.EXHAUSTED:
-            lc.fire(Trigger.REVIVE, reason="connect() called")
+        if lc is not None and not self._closed:
+            lc.connect()  # start, revive, or nothing (the core decides)
 
     def _post_sync(self) -> None:
         # Coalesced: a burst of subscribe() calls costs one replay, not one each.
@@ -383,24 +376,21 @@ class StreamingAdapter:
         if lc is not None and lc.current is State.CONNECTED:
             lc.sync()
 
-    def _on_link(self, gen: int, kind: str, detail: str) -> None:
+    def _on_link(self, gen: int, event: LinkEvent) -> None:
         """From the I/O thread: the socket went away or the server rejected the token."""
 
         def action() -> None:
             lc = self._lifecycle
             if lc is None or gen != self._transport.generation or self._closed:
                 return  # an older socket, or shutting down
-            self._counts[f"link_{kind}"] += 1
-            if kind == "token_rejected":
-                lc.fire(Trigger.TOKEN_REJECTED, reason=detail)
-            else:
-                lc.fire(Trigger.CONNECTION_LOST, reason=detail)
+            self._counts[f"link_{event.kind.value}"] += 1
+            lc.on_link(event)
 
         self._supervisor.post(action)
 
-    def _watchdog(self) -> None:
-        """Supervisor tick: the stall watchdog (:mod:`.watchdog`)."""
-        self._watch.check(self._lifecycle)
+    def _housekeeping(self) -> None:
+        """Supervisor tick, every second: report ticks a slow consumer lost."""
+        self._drops.report()
 
     def _dispatch(self, item: Tick | MarketStatus) -> None:
         if self._closed:

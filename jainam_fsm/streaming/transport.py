@@ -25,6 +25,8 @@ from jainam_fsm.core.causes import Cause
 from jainam_fsm.core.ports import (
     FeedToken,
     Instrument,
+    LinkEvent,
+    LinkKind,
     RequestOutcome,
     SubKey,
     TelemetrySink,
@@ -64,8 +66,8 @@ DATA_CODES = tuple(int(c) for c in MessageCode)
 DataHandler = Callable[[str, object], None]
 BinaryHandler = Callable[[object], None]
 Wants = Callable[[int, int, int], bool]
-#: ``(generation, kind, detail)``: kind is "lost", "token_rejected"
-LinkHandler = Callable[[int, str, str], None]
+#: ``(generation, event)``: the socket of that generation went away or lost its session
+LinkHandler = Callable[[int, LinkEvent], None]
 
 
 class SnapshotSink(Protocol):
@@ -408,12 +410,12 @@ class XtsTransport:
                 )
                 joined.set_exception(exc)
                 return
-            kind = "token_rejected" if _looks_like_token_error(text) else "lost"
-            self._on_link(gen, kind, f"socket error: {text[:200]}")
+            kind = LinkKind.TOKEN_REJECTED if _looks_like_token_error(text) else LinkKind.LOST
+            self._on_link(gen, LinkEvent(kind, f"socket error: {text[:200]}"))
 
         def on_logout(data: object = None) -> None:
             # The market-data session ended (another login replaced it).
-            self._on_link(gen, "token_rejected", "logout event: session replaced")
+            self._on_link(gen, LinkEvent(LinkKind.TOKEN_REJECTED, "logout event: session replaced"))
 
         def on_disconnect(reason: object = None) -> None:
             self.disconnects += 1
@@ -426,7 +428,7 @@ class XtsTransport:
                         )
                     )
                 return
-            self._on_link(gen, "lost", why)
+            self._on_link(gen, LinkEvent(LinkKind.LOST, why))
 
         sio.on("joined", on_joined)
         sio.on("error", on_error)

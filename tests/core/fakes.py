@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from jainam_fsm.core.causes import Cause
-from jainam_fsm.core.ports import FeedToken, Instrument, RequestOutcome
+from jainam_fsm.core.ports import FeedActivity, FeedToken, Instrument, RequestOutcome
 from jainam_fsm.core.registry import SubKey
 from jainam_fsm.errors import (
     CredentialsRejected,
@@ -144,9 +144,43 @@ class FakeTokenSource:
         return self.stored
 
 
+class FakeFeed:
+    """The tick path as the core sees it (the ``FeedMonitor`` port), moved by hand on the
+    :class:`FakeClock`: a new socket, a wanted tick, an event that decodes to nothing."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.since = clock.now
+        self.wanted = 0
+        self.undecodable: dict[str, int] = {}
+        self.raises = False
+        #: wanted ticks on every socket so far
+        self.total = 0
+
+    def connecting(self) -> None:
+        self.since = self.clock.now
+        self.wanted = 0
+        self.undecodable = {}
+
+    def tick(self) -> None:
+        self.wanted += 1
+        self.total += 1
+        self.since = self.clock.now
+        self.undecodable = {}
+
+    def garbage(self, name: str = "1501-json-full", n: int = 1) -> None:
+        self.undecodable[name] = self.undecodable.get(name, 0) + n
+
+    def activity(self) -> FeedActivity:
+        if self.raises:
+            raise RuntimeError("feed monitor bug")
+        return FeedActivity(self.since, self.wanted, dict(self.undecodable), {"api": "json"})
+
+
 class FakeTransport:
-    def __init__(self, broker: FakeBroker) -> None:
+    def __init__(self, broker: FakeBroker, feed: FakeFeed | None = None) -> None:
         self.broker = broker
+        self.feed = feed
         self.connected = False
         self.token: str | None = None
         self.closes = 0
@@ -154,6 +188,8 @@ class FakeTransport:
     def open(self, token: FeedToken) -> None:
         assert not self.connected, "open() while a socket is up: two connections"
         self.broker.opens += 1
+        if self.feed is not None:
+            self.feed.connecting()  # as the real transport: a new socket starts the count
         self.broker.check(token.value)
         self.connected = True
         self.token = token.value
@@ -222,6 +258,8 @@ class Rig:
     clock: FakeClock
     telemetry: RecordingTelemetry
     exhausted: list[str]
+    #: the tick path, when the rig has a stall watchdog (``make_rig(stall_timeout=...)``)
+    feed: FakeFeed | None = None
 
 
 def make_rig(**kwargs: object) -> Rig:
@@ -230,8 +268,11 @@ def make_rig(**kwargs: object) -> Rig:
 
     broker = FakeBroker()
     tokens = FakeTokenSource(broker)
-    transport = FakeTransport(broker)
     clock = FakeClock()
+    feed = FakeFeed(clock) if kwargs.get("stall_timeout") is not None else None
+    if feed is not None:
+        kwargs["feed"] = feed
+    transport = FakeTransport(broker, feed)
     telemetry = RecordingTelemetry()
     exhausted: list[str] = []
     lc = Lifecycle(
@@ -243,4 +284,4 @@ def make_rig(**kwargs: object) -> Rig:
         on_exhausted=exhausted.append,
         **kwargs,  # type: ignore[arg-type]
     )
-    return Rig(lc, broker, tokens, transport, clock, telemetry, exhausted)
+    return Rig(lc, broker, tokens, transport, clock, telemetry, exhausted, feed)
