@@ -180,7 +180,7 @@ def test_round_trip_encrypted_at_rest(db_url: str) -> None:
         assert rec.feed_token.user_id == "WD4594" and rec.broker == "jainam_prop"
         assert rec.created_at.tzinfo is not None
         assert FEED not in repr(rec) and AUTH not in repr(rec)
-        assert store.schema_revision() == "0003"
+        assert store.schema_revision() == "0004"
     rows = raw_rows(db_url)
     assert len(rows) == 1
     dump = repr(rows)
@@ -341,7 +341,7 @@ def test_schema_is_versioned_and_created_once(db_url: str) -> None:
     for t in threads:
         t.join(30)
     assert not errors
-    assert stores[0].schema_revision() == "0003"
+    assert stores[0].schema_revision() == "0004"
     for s in stores:
         s.close()
     # A database written by a newer release is refused, not mangled.

@@ -151,7 +151,7 @@ def test_upgrade_from_revision_0001_keeps_rows_unbound(db_url: str) -> None:
     with TokenStore(db_url, pepper=PEPPER) as store:
         assert store.get_feed_token("alice") == "legacy-token-a"  # kept, as the unbound row
         assert store.get_feed_token("bob") == "legacy-token-b"
-        assert store.schema_revision() == "0003"  # upgraded through 0002 to the head
+        assert store.schema_revision() == "0004"  # upgraded through 0002 to the head
         rec = store.get_record("alice")
         assert rec is not None and (rec.server, rec.app_key, rec.secret_fp) == ("", "", None)
         assert rec.broker_user_id == "WD1"

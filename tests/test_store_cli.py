@@ -36,7 +36,7 @@ def url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 def test_status_revoke_migrate(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert run("migrate") == 0
-    assert "revision 0003" in capsys.readouterr().out
+    assert "revision 0004" in capsys.readouterr().out
     assert run("status") == 0
     assert "no tokens" in capsys.readouterr().out
     with TokenStore(url, pepper=PEPPER) as store:

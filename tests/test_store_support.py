@@ -70,7 +70,10 @@ def reset_pg_schema(url: str) -> None:
         host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=dbname, autocommit=True, connect_timeout=5
     ) as conn:
         conn.execute("SET lock_timeout = '5s'")
-        conn.execute("DROP TABLE IF EXISTS jainam_auth, jainam_alembic_version")
+        conn.execute(
+            "DROP TABLE IF EXISTS jainam_auth, jainam_instruments, jainam_instrument_fetches, "
+            "jainam_alembic_version"
+        )
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

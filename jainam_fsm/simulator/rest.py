@@ -23,6 +23,7 @@ from jainam_fsm.simulator.config import SimulatorConfig
 from jainam_fsm.simulator.faults import FaultSwitches
 from jainam_fsm.simulator.market import STREAMED_CODES, Market
 from jainam_fsm.simulator.payloads import render_snapshot
+from jainam_fsm.simulator.reference import ReferenceData
 from jainam_fsm.simulator.sessions import Instrument, Session, SessionBook
 from jainam_fsm.simulator.stats import SimStats
 from jainam_fsm.simulator.stream import Stream
@@ -80,6 +81,12 @@ class RestApi:
         r.add_post(f"{p}/instruments/quotes", self._quotes)
         r.add_get(f"{p}/config/clientConfig", self._client_config)
         r.add_post(f"{p}/config/clientConfig", self._client_config)
+        ReferenceData(
+            self.config,
+            self._market,
+            lambda request: self._session_of(request) is not None,
+            lambda key: self._c.update({key: 1}),
+        ).install(app, p)
         other = self.config.other_prefix
         if other is not None:
             # The other flavour's location: nginx's own 404 page, as production answers.

@@ -15,6 +15,7 @@ COUNTERS: tuple[str, ...] = (
     "socket_disconnects", "logout_events", "malformed_sent", "severs",
     "server_disconnects", "stalls", "downs", "reject_logins", "token_invalidations",
     "token_expiries", "restarts", "emit_errors", "ping_timeouts", "pings_received",
+    "master_requests", "indexlist_requests", "search_requests", "ohlc_requests",
 )  # fmt: skip
 
 

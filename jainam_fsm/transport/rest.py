@@ -1,4 +1,5 @@
-"""XTS market-data REST client (aiohttp): login, logout, subscribe, unsubscribe, quotes.
+"""XTS market-data REST client (aiohttp): login, logout, subscribe, unsubscribe, quotes; the
+instrument master, index list, search and OHLC come from :mod:`.rest_data`.
 
 Wire facts (``docs/xts-protocol.md`` §2, §3, §4):
 
@@ -43,6 +44,7 @@ from jainam_fsm.errors import (
 from jainam_fsm.telemetry import scrub
 from jainam_fsm.transport.causes import Diagnosis, http_status_cause
 from jainam_fsm.transport.probe import diagnose, refine
+from jainam_fsm.transport.rest_data import ReferenceDataCalls
 
 __all__ = [
     "EndpointNotFound",
@@ -150,7 +152,7 @@ class _Answer:
         return f"HTTP {self.status} {self.code or '-'} {text!r}"
 
 
-class XtsRestClient:
+class XtsRestClient(ReferenceDataCalls):
     """Async client for the XTS market-data REST API. Use as ``async with`` or call :meth:`aclose`.
 
     ``base_url`` is the server root (``https://host:port``); ``prefix`` is the API path

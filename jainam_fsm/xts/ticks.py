@@ -126,6 +126,10 @@ class Tick(_Record):
     book_type: int | None = None
     market_type: int | None = None
     sequence_number: int | None = None
+    #: ``EXCHANGE:SYMBOL`` (``NSE:RELIANCE``) when the adapter knows the instrument's name
+    #: (subscribed by name, or found in the instrument master); ``None`` otherwise. Last, and
+    #: defaulted in the fast builder, so decoders that pass the other fields stay unchanged.
+    symbol: str | None = None
 
     @property
     def instrument(self) -> tuple[int, int]:
@@ -218,6 +222,11 @@ TICK_DEFAULTS: dict[str, Any] = {
 TICK_FIELDS: tuple[str, ...] = tuple(TICK_DEFAULTS)
 
 
+#: Fields the fast builders default (they must be the last fields): the symbol is stamped
+#: after decoding, by the adapter (:func:`_stamp_symbol`).
+_BUILDER_DEFAULTS: dict[str, object] = {"symbol": None}
+
+
 def _builder(cls: type[Any]) -> type[Any]:
     """A private subclass of the slotted frozen dataclass ``cls`` that builds instances fast.
 
@@ -228,7 +237,9 @@ def _builder(cls: type[Any]) -> type[Any]:
     dataclass fields (as ``dataclasses`` generates ``__init__``) so it cannot drift from them.
     """
     names = [f.name for f in fields(cls)]
-    lines = [f"def __init__(self, {', '.join(names)}):"]
+    # Trailing fields listed in _BUILDER_DEFAULTS may be left out (decoders never set them).
+    params = [f"{n}={_BUILDER_DEFAULTS[n]!r}" if n in _BUILDER_DEFAULTS else n for n in names]
+    lines = [f"def __init__(self, {', '.join(params)}):"]
     lines += [f"    self.{name} = {name}" for name in names]
     lines.append("    self.__class__ = cls")
     namespace: dict[str, Any] = {"cls": cls}
@@ -246,13 +257,21 @@ def _builder(cls: type[Any]) -> type[Any]:
     )
 
 
-#: ``_make_tick_args(*values)``: a :class:`Tick` from all 29 field values in declaration order
-#: (:data:`TICK_FIELDS`). No validation: decoders only.
+#: ``_make_tick_args(*values)``: a :class:`Tick` from its field values in declaration order
+#: (:data:`TICK_FIELDS`; the trailing ``symbol`` may be left out). No validation: decoders only.
 _make_tick_args: Callable[..., Tick] = cast("Callable[..., Tick]", _builder(Tick))
 
 #: ``_make_level(price, size, orders)``: a :class:`DepthLevel`. No validation: decoders only.
 _make_level: Callable[[float, int, int], DepthLevel] = cast(
     "Callable[[float, int, int], DepthLevel]", _builder(DepthLevel)
+)
+
+
+#: ``_stamp_symbol(tick, "NSE:RELIANCE")``: set the symbol of a tick nobody has seen yet (the
+#: slot's own store: no copy, about as cheap as an attribute store). Adapter only, before
+#: delivery: a delivered tick is immutable.
+_stamp_symbol: Callable[[Tick, str | None], None] = cast(
+    "Callable[[Tick, str | None], None]", vars(Tick)["symbol"].__set__
 )
 
 
