@@ -232,3 +232,22 @@ def test_pickles_from_before_slots_still_load(protocol: int) -> None:
     tick = pickle.loads(base64.b64decode(OLD_PICKLES[protocol]))
     assert type(tick) is Tick and type(tick.bid) is DepthLevel
     assert tick == expected and repr(tick) == repr(expected)
+
+
+def test_pickles_without_the_symbol_field_load_with_symbol_none() -> None:
+    import pickle
+
+    tick = Tick(1, 2885, 1501, ltp=1.5)
+    # A pickle made before Tick had `symbol`: the slot state has one value fewer.
+    reduced = list(tick.__reduce_ex__(2))
+    reduced[2] = tuple(reduced[2])[:-1]
+    restored = copy_from_reduce(reduced)
+    assert restored == tick and restored.symbol is None
+    assert pickle.loads(pickle.dumps(tick)).symbol is None
+
+
+def copy_from_reduce(reduced: list[object]) -> Tick:
+    func, args, state = reduced[0], reduced[1], reduced[2]
+    obj = func(*args)  # type: ignore[operator]
+    obj.__setstate__(state)
+    return obj  # type: ignore[no-any-return]

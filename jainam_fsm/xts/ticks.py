@@ -184,6 +184,8 @@ def _complete(cls: type[Any]) -> None:
     """
     names = frozenset(f.name for f in fields(cls))
     setstate = cls.__setstate__
+    # Fields added later (Tick.symbol) take their default when an older pickle lacks them.
+    defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
 
     def frozen_setattr(self: Any, name: str, value: Any) -> None:
         if type(self) is cls or name in names:
@@ -196,6 +198,8 @@ def _complete(cls: type[Any]) -> None:
         super(cls, self).__delattr__(name)
 
     def any_setstate(self: Any, state: Any) -> None:
+        for name, value in defaults.items():
+            object.__setattr__(self, name, value)
         if isinstance(state, dict):
             for name, value in state.items():
                 object.__setattr__(self, name, value)
