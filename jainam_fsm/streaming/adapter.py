@@ -5,7 +5,9 @@ Threads (all started by :meth:`StreamingAdapter.connect`, all joined by
 
 * ``jainam-supervisor`` owns the machine; every lifecycle action runs there, in order.
 * ``jainam-io`` runs the asyncio loop: the Socket.IO client, REST calls, tick decoding.
-* ``jainam-delivery`` calls your tick callback, in arrival order, from a bounded queue.
+* ``jainam-delivery`` calls your callbacks, in arrival order, from a bounded queue: ticks in
+  bursts (``on_ticks``) or one by one (``on_tick``), and the lifecycle hooks (``on_connect``,
+  ``on_close``, ...) in order with them (:mod:`jainam_fsm.streaming.hooks`).
 
 Ticks never go through the machine: I/O thread -> :class:`~jainam_fsm.streaming.ingest.Ingest`
 (decode, filter) -> delivery queue.
@@ -35,6 +37,7 @@ from jainam_fsm.streaming.autoapi import AutoApi
 from jainam_fsm.streaming.config import AdapterConfig
 from jainam_fsm.streaming.delivery import Delivery
 from jainam_fsm.streaming.flavour import Flavour
+from jainam_fsm.streaming.hooks import Callbacks, Dispatcher, Hook, HookTee, TicksCallback
 from jainam_fsm.streaming.ingest import Ingest
 from jainam_fsm.streaming.ioloop import IoThread
 from jainam_fsm.streaming.supervisor import Supervisor
@@ -61,9 +64,21 @@ class StreamingAdapter:
     :param config: connection settings (:class:`AdapterConfig`, or ``AdapterConfig.from_env()``).
     :param on_tick: called with each :class:`~jainam_fsm.xts.ticks.Tick`, in order, on the
         delivery thread. It may call any method of the adapter, including ``shutdown``.
+    :param on_ticks: called with a list of ticks per burst (everything that arrived since its
+        last call, in order), on the delivery thread: the cheapest way to consume ticks.
+    :param on_connect: ``on_connect()`` when connected with every subscription reconciled.
+    :param on_close: ``on_close(reason)`` when a connection that was reported by
+        ``on_connect`` ends (also at ``shutdown()``).
+    :param on_error: ``on_error(error)`` with the one-line reason of a failed step.
+    :param on_reconnect: ``on_reconnect(attempt, delay)`` when a reconnect is scheduled.
+    :param on_noreconnect: ``on_noreconnect(reason)`` when reconnecting gives up (the
+        delivery-thread twin of ``on_exhausted``). The hooks run on the delivery thread, in
+        order with the ticks (see :mod:`jainam_fsm.streaming.hooks`).
     :param token_source: where feed tokens come from. Default: the SQLAlchemy token store
         (``JAINAM_DATABASE_URL``, ``JAINAM_TOKEN_PEPPER``), so a stored token is reused.
-    :param on_exhausted: called with the reason when reconnecting gives up.
+    :param on_exhausted: called with the reason when reconnecting gives up, on the supervisor
+        thread (kept for compatibility; ``on_noreconnect`` is the same alert on the delivery
+        thread).
     :param telemetry: the structured event sink (default: stdlib logging under ``jainam_fsm``).
     :param on_refused: called with a :class:`~jainam_fsm.core.ports.Refusal` when the server
         refuses subscriptions (e.g. its limit), on the supervisor thread: return quickly.
@@ -79,11 +94,25 @@ class StreamingAdapter:
         on_status: StatusCallback | None = None,
         telemetry: TelemetrySink | None = None,
         on_refused: RefusalHook | None = None,
+        on_ticks: TicksCallback | None = None,
+        on_connect: Callable[[], None] | None = None,
+        on_close: Callable[[str], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
+        on_reconnect: Callable[[int, float], None] | None = None,
+        on_noreconnect: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
         REDACTOR.add(config.secret_key)
-        self._on_tick = on_tick
-        self._on_status = on_status
+        self.callbacks = Callbacks(
+            on_ticks=on_ticks,
+            on_tick=on_tick,
+            on_status=on_status,
+            on_connect=on_connect,
+            on_close=on_close,
+            on_error=on_error,
+            on_reconnect=on_reconnect,
+            on_noreconnect=on_noreconnect,
+        )
         self._on_exhausted_hook = on_exhausted
         self._on_refused = on_refused
         self.telemetry: TelemetrySink = telemetry or LoggingTelemetry()
@@ -100,7 +129,6 @@ class StreamingAdapter:
                     "logins",
                     "link_lost",
                     "link_token_rejected",
-                    "ticks_discarded_unsubscribed",
                 ),
                 0,
             )
@@ -109,13 +137,16 @@ class StreamingAdapter:
         # The stall watchdog is a timer of the lifecycle (core/watchdog.py); the periodic
         # tick only reports dropped ticks.
         self._supervisor = Supervisor(tick=1.0, on_tick=self._housekeeping)
+        self._dispatcher = Dispatcher(self.callbacks, self.registry.wants, lambda: self._closed)
         self._delivery: Delivery[Tick | MarketStatus] = Delivery(
-            self._dispatch,
+            self._dispatcher,
             capacity=config.queue_size,
             inline=config.delivery == "inline",
             linger=config.delivery_linger,
+            batched=True,
         )
-        self._ingest = Ingest(self.registry, self._delivery.put)
+        self._hook_tee = HookTee(self.telemetry, self._post_hook, self._dispatcher.wanted_hooks())
+        self._ingest = Ingest(self.registry, self._delivery.put, self._delivery.put_many)
         self._flavour = Flavour(config.api_str, config.prefix_str, config.socket_path_str)
         self._rest = XtsRestClient(
             config.base_url,
@@ -216,7 +247,10 @@ class StreamingAdapter:
             ticks_dropped=self._delivery.dropped,
             queue_depth=self._delivery.depth(),
             queue_high_water=self._delivery.high_water,
-            callback_errors=self._delivery.callback_errors,
+            callback_errors=self._delivery.callback_errors + sum(self._dispatcher.errors.values()),
+            callback_errors_by_kind=dict(self._dispatcher.errors),
+            callbacks_slow_by_kind=dict(self._dispatcher.slow),
+            ticks_discarded_unsubscribed=self._dispatcher.discarded_unsubscribed,
             socket_connects=self._transport.connects,
             socket_disconnects=self._transport.disconnects,
             snapshot_refills=self._transport.snapshot_refills,
@@ -306,7 +340,7 @@ class StreamingAdapter:
             tokens=self._tokens,
             transport=self._transport,
             clock=self._supervisor,
-            telemetry=self.telemetry,
+            telemetry=self._hook_tee,
             policy=self.config.backoff,
             batch=self.config.batch,
             on_exhausted=self._exhausted,
@@ -392,22 +426,16 @@ class StreamingAdapter:
         """Supervisor tick, every second: report ticks a slow consumer lost."""
         self._drops.report()
 
-    def _dispatch(self, item: Tick | MarketStatus) -> None:
-        if self._closed:
-            return  # shut down (maybe by this very callback): the rest of a batch is dropped
-        if type(item) is Tick:
-            # Checked again at delivery: a tick queued before unsubscribe() returned must not
-            # reach the consumer after it. Only this thread writes this counter.
-            wanted = self.registry.wants(
-                item.exchange_segment, item.instrument_id, item.message_code
-            )
-            if not wanted:
-                self._counts["ticks_discarded_unsubscribed"] += 1
-                return
-            if self._on_tick is not None:
-                self._on_tick(item)
-        elif self._on_status is not None and isinstance(item, MarketStatus):
-            self._on_status(item)
+    def _post_hook(self, hook: Hook) -> None:
+        """From the supervisor thread: queue a lifecycle hook behind the ticks already queued.
+        Inline delivery runs it on the I/O thread (where inline ticks are delivered)."""
+        if self._delivery.inline:
+            try:
+                self._io.call_soon(self._delivery.put_control, hook)
+            except RuntimeError:  # the loop is gone (shutting down): run it here
+                self._delivery.put_control(hook)
+        else:
+            self._delivery.put_control(hook)
 
     def _exhausted(self, reason: str) -> None:
         log.critical("market-data stream exhausted: %s", reason)

@@ -2,8 +2,11 @@
 
 The machine, the I/O and the delivery still run on the adapter's own threads; ticks are handed
 to the host's event loop through a bounded queue (drop-oldest, counted) and read with
-``async for tick in adapter``. Blocking calls (``wait_ready``, ``shutdown``) run in a worker
-thread so the host loop never blocks.
+``async for tick in adapter``; each burst crosses over in one ``call_soon_threadsafe``. The
+lifecycle hooks (``on_connect``, ``on_close``, ``on_error``, ``on_reconnect``,
+``on_noreconnect``; see :mod:`jainam_fsm.streaming.hooks`) run on the host's event loop, in
+order with the ticks put into that queue. Blocking calls (``wait_ready``, ``shutdown``) run in
+a worker thread so the host loop never blocks.
 """
 
 from __future__ import annotations
@@ -32,6 +35,11 @@ class AsyncStreamingAdapter:
         telemetry: TelemetrySink | None = None,
         max_queue: int = 10_000,
         on_refused: RefusalHook | None = None,
+        on_connect: Callable[[], None] | None = None,
+        on_close: Callable[[str], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
+        on_reconnect: Callable[[int, float], None] | None = None,
+        on_noreconnect: Callable[[str], None] | None = None,
     ) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[Tick] = asyncio.Queue(maxsize=max_queue)
@@ -41,11 +49,16 @@ class AsyncStreamingAdapter:
         self.discarded_unsubscribed = 0
         self.adapter = StreamingAdapter(
             config,
-            self._from_delivery_thread,
             token_source=token_source,
             on_exhausted=on_exhausted,
             telemetry=telemetry,
             on_refused=on_refused,
+            on_ticks=self._from_delivery_thread,
+            on_connect=self._on_loop(on_connect),
+            on_close=self._on_loop(on_close),
+            on_error=self._on_loop(on_error),
+            on_reconnect=self._on_loop(on_reconnect),
+            on_noreconnect=self._on_loop(on_noreconnect),
         )
 
     async def connect(self) -> None:
@@ -125,13 +138,28 @@ class AsyncStreamingAdapter:
                 return tick
             self.discarded_unsubscribed += 1
 
-    def _from_delivery_thread(self, tick: Tick) -> None:
+    def _on_loop(self, hook: Callable[..., None] | None) -> Callable[..., None] | None:
+        """A hook moved from the delivery thread to the host loop (behind the ticks already
+        handed over); a hook that raises there is logged by the loop, never propagated."""
+        if hook is None:
+            return None
+
+        def call(*args: Any) -> None:
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(hook, *args)
+
+        return call
+
+    def _from_delivery_thread(self, ticks: list[Tick]) -> None:
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._put, tick)
+            loop.call_soon_threadsafe(self._put, ticks)
 
-    def _put(self, tick: Tick) -> None:
-        if self._queue.full():
-            self._queue.get_nowait()
-            self.dropped += 1
-        self._queue.put_nowait(tick)
+    def _put(self, ticks: list[Tick]) -> None:
+        queue = self._queue
+        for tick in ticks:
+            if queue.full():
+                queue.get_nowait()
+                self.dropped += 1
+            queue.put_nowait(tick)

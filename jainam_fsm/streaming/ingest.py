@@ -47,6 +47,7 @@ from jainam_fsm.xts.ticks import MarketStatus, Tick, _make_tick
 log = logging.getLogger("jainam_fsm.streaming")
 
 Put = Callable[[Tick | MarketStatus], None]
+PutMany = Callable[[list[Tick | MarketStatus]], None]
 _monotonic = time.monotonic
 
 #: Counter names owned by the tick path (all present from the start: ``stats()`` copies them
@@ -96,10 +97,14 @@ class Ingest:
     """Decode, filter and hand off one socket's data events. I/O thread only (except
     :meth:`stats`, a copy that any thread may take)."""
 
-    def __init__(self, registry: SubscriptionRegistry, put: Put) -> None:
+    def __init__(
+        self, registry: SubscriptionRegistry, put: Put, put_many: PutMany | None = None
+    ) -> None:
         self._registry = registry
         self._wants = registry.wants
         self._put = put
+        #: a whole event's ticks in one hand-off (one lock, at most one wake-up)
+        self._put_many = put_many
         self.decoder = XtsDecoder()
         self.binary = BinaryDecoder()
         self.counts: Counter[str] = Counter(dict.fromkeys(INGEST_COUNTERS, 0))
@@ -136,8 +141,19 @@ class Ingest:
         if not ticks:
             self._undecodable(BINARY_EVENT)
             return
-        for tick in ticks:
-            self._route(tick)
+        put_many = self._put_many
+        if put_many is None or len(ticks) == 1:
+            for tick in ticks:
+                self._route(tick)
+            return
+        routed: list[Tick | MarketStatus] = []
+        put, self._put = self._put, routed.append
+        try:
+            for tick in ticks:
+                self._route(tick)
+        finally:
+            self._put = put
+        put_many(routed)
 
     def _route(self, tick: Tick) -> None:
         key = (tick.exchange_segment, tick.instrument_id, tick.message_code)

@@ -73,3 +73,45 @@ async def test_async_for_ends_after_shutdown(tmp_path: Path, sim_eio: int) -> No
         async with asyncio.timeout(5):
             await task  # the loop ends instead of waiting forever
         store.close()
+
+
+async def test_async_hooks_run_on_the_host_loop_in_order(tmp_path: Path, sim_eio: int) -> None:
+    with SimulatorThread(replace(TEST_CONFIG, eio=sim_eio)) as sim:
+        creds = sim.credentials
+        config = AdapterConfig(
+            base_url=sim.base_url,
+            app_key=creds.app_key,
+            secret_key=creds.secret_key,
+            backoff=BackoffPolicy(initial=0.05, max_delay=0.2),
+        )
+        store = TokenStore(f"sqlite:///{tmp_path}/t.db", pepper="p" * 40)
+        loop = asyncio.get_running_loop()
+        calls: list[str] = []
+        on_host_loop: list[bool] = []
+
+        def record(name: str) -> None:
+            calls.append(name)
+            on_host_loop.append(asyncio.get_running_loop() is loop)
+
+        feed = AsyncStreamingAdapter(
+            config,
+            token_source=lambda login, tel: StoredTokenSource(store, "u", login, tel),
+            on_connect=lambda: record("connect"),
+            on_close=lambda reason: record("close"),
+            on_error=lambda error: record("error"),
+            on_reconnect=lambda attempt, delay: record("reconnect"),
+        )
+        async with feed:
+            feed.subscribe(1, 2885, 1512)
+            assert await feed.wait_ready(10)
+            await asyncio.wait_for(feed.__anext__(), 10)
+            await asyncio.to_thread(sim.sever)
+            async with asyncio.timeout(15):
+                while calls.count("connect") < 2:
+                    await asyncio.sleep(0.02)
+        async with asyncio.timeout(5):
+            while calls.count("close") < 2:
+                await asyncio.sleep(0.02)
+        assert calls == ["connect", "close", "error", "reconnect", "connect", "close"]
+        assert all(on_host_loop)
+        store.close()
