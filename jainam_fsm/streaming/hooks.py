@@ -16,8 +16,8 @@ core emits; the core knows nothing of them):
 - ``on_noreconnect(reason)``: ``lifecycle.exhausted``, reconnecting gave up.
 
 Where they run: hooks are queued as control items on the delivery queue, so they run on the
-delivery thread, **in order with the ticks** (every tick queued before a hook was posted is handed out
-before it), never on the supervisor thread (a slow hook cannot delay a reconnect) and are
+delivery thread, **in order with the ticks** (every tick queued before a hook was posted is
+handed out before it), never on the supervisor thread (a slow hook cannot delay a reconnect) and are
 never evicted by a full queue. With ``delivery="inline"`` they run on the I/O thread, in order
 with the ticks as well. (``on_exhausted`` and ``on_refused`` keep running on the supervisor
 thread, as before.)
