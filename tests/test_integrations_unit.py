@@ -241,6 +241,11 @@ def test_in_memory_resolver() -> None:
 # ---------------------------------------------------------------- payload shapes
 
 IST_TIME = datetime(2026, 11, 25, 10, 0, 1, tzinfo=UTC)
+#: ``ltt`` as OpenAlgo's XTS adapters publish it: XTS's count, seconds from 1980-01-01 read on
+#: an India wall clock for NSECM (15:30:01 IST that day), computed here independently.
+WIRE_LTT = int(
+    (datetime(2026, 11, 25, 15, 30, 1) - datetime(1980, 1, 1)).total_seconds()
+)
 
 
 def full_tick(code: int, **kw: Any) -> Tick:
@@ -278,7 +283,7 @@ def test_ltp_shape() -> None:
     out = normalize_tick(full_tick(1512), Mode.LTP, "RELIANCE", "NSE", now_ms=5)
     assert out == {
         "ltp": 100.5,
-        "ltt": int(IST_TIME.timestamp() * 1000),
+        "ltt": WIRE_LTT,
         "ltq": 7,
         "symbol": "RELIANCE",
         "exchange": "NSE",
@@ -287,11 +292,11 @@ def test_ltp_shape() -> None:
     }
 
 
-def test_quote_shape_and_nulls() -> None:
+def test_quote_shape_and_zeros() -> None:
     out = normalize_tick(full_tick(1501), Mode.QUOTE, "RELIANCE", "NSE", now_ms=5)
     assert out == {
         "ltp": 100.5,
-        "ltt": int(IST_TIME.timestamp() * 1000),
+        "ltt": WIRE_LTT,
         "volume": 1234,
         "open": 99.0,
         "high": 101.0,
@@ -307,7 +312,9 @@ def test_quote_shape_and_nulls() -> None:
         "timestamp": 5,
     }
     sparse = normalize_tick(Tick(1, 2885, 1501, ltp=1.0), Mode.QUOTE, "RELIANCE", "NSE")
-    assert sparse["open"] is None and sparse["volume"] is None and sparse["ltt"] is None
+    # Unknown numbers are 0, as OpenAlgo's own adapters send them (docs/embedding.md §5).
+    assert sparse["open"] == 0 and sparse["volume"] == 0 and sparse["ltt"] == 0
+    assert None not in sparse.values()
     assert abs(sparse["timestamp"] - datetime.now(UTC).timestamp() * 1000) < 60_000
 
 
@@ -330,7 +337,8 @@ def test_depth_shape_padded() -> None:
         "mode",
         "timestamp",
     }
-    assert out["mode"] == 3 and out["oi"] is None
+    assert out["mode"] == 3 and out["oi"] == 0
+    assert out["upper_circuit"] == 0 and out["lower_circuit"] == 0
     buy = out["depth"]["buy"]
     assert len(buy) == 5 and len(out["depth"]["sell"]) == 5
     assert buy[0] == {"price": 100.0, "quantity": 10, "orders": 1}

@@ -16,6 +16,7 @@ survive ``disconnect``: a later ``connect`` streams them again.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import Counter
 from collections.abc import Hashable, Mapping
@@ -38,7 +39,15 @@ from jainam_fsm.integrations.base import (
     normalize_symbol,
     success_response,
 )
-from jainam_fsm.integrations.payloads import normalize_tick, topic_for
+from jainam_fsm.integrations.openalgo import (
+    MARKET_KEY_ENV,
+    MARKET_SECRET_ENV,
+    HostTokenSource,
+    OpenAlgoHooks,
+    TokenDbResolver,
+)
+from jainam_fsm.integrations.openalgo import is_auth_error as _is_auth_error
+from jainam_fsm.integrations.payloads import normalize_tick, topic_for, with_open_interest
 from jainam_fsm.integrations.publisher import ZmqPublisher, zmq_address_from_env
 from jainam_fsm.integrations.symbols import MasterFileResolver, SymbolResolver
 from jainam_fsm.streaming.adapter import StreamingAdapter
@@ -60,6 +69,24 @@ _CONFIG_FIELDS = {f.name for f in fields(AdapterConfig)} - {"backoff"}
 _ALIASES = {"api_key": "app_key", "api_secret": "secret_key", "root_url": "base_url"}
 
 _SubKey = tuple[str, str, Mode]  # (symbol, exchange, mode)
+_Target = tuple[str, str, Mode]  # (exchange, symbol, mode) a tick is published for
+
+#: XTS codes beyond the mode's own: an index also streams 1504 (its value and OHLC), and a
+#: derivative's Quote/Depth want 1510 (open interest) too.
+INDEX_CODE, OI_CODE = 1504, 1510
+#: Codes whose ticks are published (others are counted as ignored).
+_PUBLISHED = frozenset({1501, 1502, 1512, INDEX_CODE, OI_CODE})
+_INDEX_EXCHANGES = frozenset({"NSE_INDEX", "BSE_INDEX"})
+_OI_EXCHANGES = frozenset({"NFO", "BFO", "MCX", "CDS"})
+
+
+def xts_codes(exchange: str, mode: Mode) -> tuple[int, ...]:
+    """Every XTS message code one (exchange, mode) want subscribes."""
+    if exchange in _INDEX_EXCHANGES:
+        return (mode.xts_code, INDEX_CODE)
+    if exchange in _OI_EXCHANGES and mode is not Mode.LTP:
+        return (mode.xts_code, OI_CODE)
+    return (mode.xts_code,)
 
 
 @dataclass
@@ -77,6 +104,10 @@ class _Subscription:
     def describe(self) -> str:
         return f"{self.exchange}:{self.symbol} ({self.mode.label})"
 
+    @property
+    def codes(self) -> tuple[int, ...]:
+        return xts_codes(self.exchange, self.mode)
+
 
 class JainamPropWebSocketAdapter(BaseBrokerAdapter):
     """Jainam Prop (XTS) market data for an OpenAlgo-style WebSocket proxy.
@@ -89,8 +120,18 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
     :param environ: where ``JAINAM_*`` settings are read (default ``os.environ``).
     :param telemetry: the streaming adapter's event sink (default: stdlib logging).
     :param stream_options: extra :class:`AdapterConfig` fields (e.g. ``stall_timeout``).
+    :param hooks: the host's token and symbol helpers (:class:`OpenAlgoHooks`). Default:
+        OpenAlgo's ``database.auth_db``/``database.token_db`` when importable, else none (our
+        token store and the master file serve instead).
 
     Every public method is thread-safe and returns envelopes instead of raising.
+
+    Mixin-safe: it cooperates with OpenAlgo's ``BaseBrokerWebSocketAdapter`` placed after it
+    in the bases (``class X(JainamPropWebSocketAdapter, BaseBrokerWebSocketAdapter)``): that
+    base's ``__init__`` runs and may assign ``socket``/``context``/``zmq_port``,
+    ``connected`` and ``subscriptions``; the adapter then publishes through that socket (or
+    whatever ``publish_market_data`` the connection pool put in its place) instead of opening
+    its own.
     """
 
     def __init__(
@@ -101,7 +142,16 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
         environ: Mapping[str, str] | None = None,
         telemetry: TelemetrySink | None = None,
         stream_options: Mapping[str, Any] | None = None,
+        hooks: OpenAlgoHooks | None = None,
     ) -> None:
+        self._hooks_arg = hooks
+        self._hooks: OpenAlgoHooks = hooks or OpenAlgoHooks()
+        self._connected_flag = False
+        #: ZeroMQ attributes OpenAlgo's proxy and pool read (set by a host base class, or by
+        #: ``connect`` when the adapter opens its own PUB socket).
+        self.socket: Any = None
+        self.context: Any = None
+        self.zmq_port: int | None = None
         self._resolver = resolver
         self._zmq_address = zmq_address
         self._environ = environ
@@ -111,7 +161,10 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
         self._lock = threading.RLock()  # guards subscriptions, routes and the publisher
         self._subs: dict[_SubKey, _Subscription] = {}
         # (segment, instrument, xts code) -> {(exchange, symbol)}: who a tick is published for
-        self._routes: dict[tuple[int, int, int], set[tuple[str, str]]] = {}
+        self._routes: dict[tuple[int, int, int], set[_Target]] = {}
+        # (segment, instrument) -> open interest last seen (1510), and topic -> last payload
+        self._oi: dict[tuple[int, int], int] = {}
+        self._last: dict[str, dict[str, Any]] = {}
         self._config: AdapterConfig | None = None
         self._store: Any = None
         self._owns_store = False
@@ -120,13 +173,28 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
         self.broker_name: str | None = None
         self.user_id: str | None = None
         self.counts: Counter[str] = Counter()
+        self.token_source: HostTokenSource | None = None
+        self._auth_data: dict[str, Any] | None = None
+        # A host base class (OpenAlgo's) sets up its ZeroMQ side here; ours has no __init__.
+        super().__init__()
 
     # ------------------------------------------------------------------ contract
 
     def initialize(
-        self, broker_name: str, user_id: str, auth_data: Mapping[str, Any] | None = None
+        self,
+        broker_name: str,
+        user_id: str,
+        auth_data: Mapping[str, Any] | None = None,
+        force: bool = False,
     ) -> dict[str, Any] | None:
         """Configure the adapter for ``user_id`` (the token-store key).
+
+        ``force=True`` (OpenAlgo's retry after an auth error) rereads every credential and token
+        from scratch; the adapter always does, so it only also drops the host's cached tokens.
+        Hosted (OpenAlgo's helpers importable, or ``hooks=`` given), the feed token is the host's
+        stored one with the login's user id, the app key/secret are ``BROKER_API_KEY_MARKET``/
+        ``BROKER_API_SECRET_MARKET`` (``JAINAM_APP_KEY``/``JAINAM_SECRET_KEY`` win when set) and
+        symbols come from the host's token database.
 
         ``auth_data=None``: the XTS URL and app key/secret come from ``JAINAM_*`` variables
         (:meth:`AdapterConfig.from_env`) and the feed token from our token store
@@ -148,26 +216,26 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
         data = dict(auth_data or {})
         if data.get("status") == "error" or data.get("success") is False:
             return error_response(ErrorCode.AUTH_ERROR, "auth_data reports a failed login")
+        if self._hooks_arg is None:
+            self._hooks = OpenAlgoHooks.from_openalgo()
+        if force:
+            self.clear_auth_cache_for_user(user_id.strip())
         with self._life:
             self._stop_stream()
+            hosted = bool(data.get("feed_token")) or self._hooks.has_tokens
             try:
                 config = self._build_config(user_id.strip(), data)
                 resolver = self._build_resolver(data)
-                store, owns = self._build_store(data)
+                store, owns = (None, False) if hosted else self._build_store(data)
             except ConfigError as exc:
                 return error_response(ErrorCode.CONFIG_ERROR, REDACTOR(str(exc)))
             except OSError as exc:
                 return error_response(
                     ErrorCode.CONFIG_ERROR, f"instrument master: {type(exc).__name__}: {exc}"
                 )
-            if data.get("feed_token"):
-                err = self._save_feed_token(store, config, data)
-                if err is not None:
-                    if owns:
-                        store.close()
-                    return err
             self._release_store()
             self._config, self._store, self._owns_store = config, store, owns
+            self._auth_data = data if hosted else None
             self._resolver = resolver
             self.broker_name, self.user_id = broker_name.strip(), user_id.strip()
         log.info("jainam_prop adapter initialized for user %s", self.user_id)
@@ -188,7 +256,7 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
                     stream.connect()  # revive
                 return None
             try:
-                publisher = ZmqPublisher(self._address())
+                publisher = None if self._host_publishes() else ZmqPublisher(self._address())
             except ImportError:
                 return error_response(
                     ErrorCode.CONFIG_ERROR, "pyzmq is not installed: pip install jainam-fsm[zmq]"
@@ -210,16 +278,20 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
                 )
                 with self._lock:
                     self._publisher = publisher
+                    if publisher is not None:
+                        self.socket, self.context = publisher.socket, publisher.context
+                        self.zmq_port = publisher.port
                     self._stream = stream
                     for sub in self._subs.values():
                         for consumer, n in sub.consumers.items():
                             for _ in range(n):
-                                stream.subscribe(
-                                    sub.segment,
-                                    sub.instrument_id,
-                                    sub.mode.xts_code,
-                                    consumer=(sub.exchange, sub.symbol, consumer),
-                                )
+                                for code in sub.codes:
+                                    stream.subscribe(
+                                        sub.segment,
+                                        sub.instrument_id,
+                                        code,
+                                        consumer=(sub.exchange, sub.symbol, consumer),
+                                    )
                 stream.connect()
             except Exception as exc:
                 log.error("jainam_prop connect failed: %s", REDACTOR(repr(exc)))
@@ -270,9 +342,10 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
                 sub = self._subs[key] = _Subscription(
                     sym, exch, m, segment, instrument_id, depth_level, actual, fallback
                 )
-                self._routes.setdefault((segment, instrument_id, m.xts_code), set()).add(
-                    (exch, sym)
-                )
+                for code in sub.codes:
+                    self._routes.setdefault((segment, instrument_id, code), set()).add(
+                        (exch, sym, m)
+                    )
             else:
                 sub.requested_depth, sub.actual_depth, sub.is_fallback = (
                     depth_level,
@@ -283,9 +356,10 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
             stream = self._stream
             if stream is not None:
                 try:
-                    stream.subscribe(
-                        segment, instrument_id, m.xts_code, consumer=(exch, sym, consumer)
-                    )
+                    for code in sub.codes:
+                        stream.subscribe(
+                            segment, instrument_id, code, consumer=(exch, sym, consumer)
+                        )
                 except JainamError as exc:
                     self._drop_want(key, consumer)
                     return error_response(ErrorCode.INTERNAL_ERROR, f"subscribe failed: {exc}")
@@ -327,9 +401,10 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
             remaining = self._drop_want(key, consumer)
             stream = self._stream
             if stream is not None:
-                stream.unsubscribe(
-                    sub.segment, sub.instrument_id, m.xts_code, consumer=(exch, sym, consumer)
-                )
+                for code in sub.codes:
+                    stream.unsubscribe(
+                        sub.segment, sub.instrument_id, code, consumer=(exch, sym, consumer)
+                    )
         self.counts["unsubscribe"] += 1
         still = f"; still wanted by {remaining} subscription(s)" if remaining else ""
         return success_response(
@@ -342,15 +417,91 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
             is_fallback=sub.is_fallback,
         )
 
+    def unsubscribe_all(self) -> dict[str, Any]:
+        """Drop every want of every consumer (OpenAlgo's pool calls it); the feed stays up."""
+        if self._config is None:
+            return self._not_initialized()
+        with self._lock:
+            dropped = 0
+            stream = self._stream
+            for key, sub in list(self._subs.items()):
+                for consumer, n in list(sub.consumers.items()):
+                    for _ in range(n):
+                        self._drop_want(key, consumer)
+                        dropped += 1
+                        if stream is not None:
+                            for code in sub.codes:
+                                stream.unsubscribe(
+                                    sub.segment,
+                                    sub.instrument_id,
+                                    code,
+                                    consumer=(sub.exchange, sub.symbol, consumer),
+                                )
+        self.counts["unsubscribe"] += dropped
+        return success_response(f"Unsubscribed from everything ({dropped} subscription(s))")
+
+    def is_auth_error(self, message: object) -> bool:
+        """True when ``message`` (text, exception or error envelope) is an authentication
+        failure (OpenAlgo's proxy then clears caches and retries with ``force=True``)."""
+        return _is_auth_error(message)
+
+    def clear_auth_cache_for_user(self, user_id: str) -> None:
+        """Drop the host's cached tokens of ``user_id`` (OpenAlgo: its auth caches); the next
+        read goes to the database. Never raises."""
+        clear = self._hooks.clear_cache
+        if clear is None:
+            parent = getattr(super(), "clear_auth_cache_for_user", None)
+            clear = parent
+        if clear is not None:
+            try:
+                clear(user_id)
+            except Exception as exc:
+                log.warning("clearing the auth cache failed: %s", REDACTOR(repr(exc)))
+
+    def publish_market_data(self, topic: str, data: Mapping[str, Any]) -> bool | None:
+        """Send ``[topic, json(data)]`` on the PUB socket: our own, or the one a host base class
+        opened. The connection pool replaces this method on the instance to route through its
+        shared publisher; the adapter always publishes through the attribute. False when the
+        message could not be sent (counted)."""
+        publisher = self._publisher
+        if publisher is not None:
+            return publisher.publish(topic, data)
+        parent = getattr(super(), "publish_market_data", None)
+        if parent is not None:
+            parent(topic, data)
+            return None
+        return False
+
+    def cleanup_zmq(self) -> None:
+        """Close the PUB socket (linger 0) and its context if this adapter opened them, else let
+        a host base class clean up its own. Idempotent."""
+        with self._lock:
+            publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            publisher.close()
+            self.socket = self.context = None
+            return
+        parent = getattr(super(), "cleanup_zmq", None)
+        if parent is not None and self.socket is not None:
+            parent()
+            self.socket = None
+
     # ------------------------------------------------------------------ introspection
 
     @property
     def connected(self) -> bool:
         """True from ``connect`` to ``disconnect`` while the stream is alive (connected or
         reconnecting); False once it gave up. OpenAlgo's proxy replaces adapters that are not
-        ``connected``."""
+        ``connected``. Assignable (OpenAlgo's base class sets it to False in ``__init__``): the
+        assigned value counts only while no stream exists."""
         stream = self._stream
-        return stream is not None and stream.state() not in (State.EXHAUSTED, State.SHUT_DOWN)
+        if stream is None:
+            return self._connected_flag
+        return stream.state() not in (State.EXHAUSTED, State.SHUT_DOWN)
+
+    @connected.setter
+    def connected(self, value: bool) -> None:
+        self._connected_flag = bool(value)
 
     @property
     def subscriptions(self) -> dict[str, dict[str, Any]]:
@@ -368,6 +519,11 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
                 }
                 for s in self._subs.values()
             }
+
+    @subscriptions.setter
+    def subscriptions(self, value: Mapping[str, Any]) -> None:
+        """Assignments (OpenAlgo's base ``__init__`` sets ``{}``) are ignored: the registry is
+        the adapter's own; unsubscribe to forget wants."""
 
     @property
     def stream(self) -> StreamingAdapter | None:
@@ -456,49 +612,83 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
         remaining = sum(sub.consumers.values())
         if remaining == 0:
             del self._subs[key]
-            route = (sub.segment, sub.instrument_id, sub.mode.xts_code)
-            targets = self._routes.get(route)
-            if targets is not None:
-                targets.discard((sub.exchange, sub.symbol))
-                if not targets:
-                    del self._routes[route]
+            self._last.pop(topic_for(sub.exchange, sub.symbol, sub.mode), None)
+            for code in sub.codes:
+                route = (sub.segment, sub.instrument_id, code)
+                targets = self._routes.get(route)
+                if targets is not None:
+                    targets.discard((sub.exchange, sub.symbol, sub.mode))
+                    if not targets:
+                        del self._routes[route]
         return remaining
 
     def _on_tick(self, tick: Tick) -> None:
         """Delivery thread: publish the tick for every platform symbol subscribed to it."""
-        mode = Mode.from_xts_code(tick.message_code)
-        if mode is None:
-            self.counts["ticks_ignored"] += 1
-            return
+        code = tick.message_code
+        key = (tick.exchange_segment, tick.instrument_id, code)
         # Held while publishing (PUB sends never block): once unsubscribe() returned, no
         # message for its topic can still be on its way out.
         with self._lock:
-            targets = self._routes.get((tick.exchange_segment, tick.instrument_id, mode.xts_code))
-            publisher = self._publisher
-            if not targets or publisher is None:
-                self.counts["ticks_unrouted"] += 1
+            targets = self._routes.get(key)
+            if not targets:
+                self.counts["ticks_unrouted" if code in _PUBLISHED else "ticks_ignored"] += 1
                 return
-            for exchange, symbol in tuple(targets):
+            if code == OI_CODE:
+                self._publish_oi(tick, targets)
+                return
+            oi = self._oi.get((tick.exchange_segment, tick.instrument_id))
+            for exchange, symbol, mode in tuple(targets):
+                if code == INDEX_CODE and mode is Mode.DEPTH:
+                    continue  # an index has no book: its Depth want gets the 1502 messages
                 payload = normalize_tick(tick, mode, symbol, exchange)
-                if publisher.publish(topic_for(exchange, symbol, mode), payload):
-                    self.counts["published"] += 1
-                else:
-                    self.counts["publish_errors"] += 1
+                if oi is not None and mode is not Mode.LTP:
+                    payload["oi"] = oi
+                topic = topic_for(exchange, symbol, mode)
+                if mode is not Mode.LTP and exchange in _OI_EXCHANGES:
+                    self._last[topic] = payload
+                self._send(topic, payload)
+
+    def _publish_oi(self, tick: Tick, targets: set[_Target]) -> None:
+        """A 1510: remember the open interest and republish the latest Quote/Depth payload of
+        each subscribed topic with it (nothing before the first price message)."""
+        if tick.open_interest is None:
+            return
+        self._oi[(tick.exchange_segment, tick.instrument_id)] = tick.open_interest
+        for exchange, symbol, mode in tuple(targets):
+            topic = topic_for(exchange, symbol, mode)
+            last = self._last.get(topic)
+            if last is not None:
+                self._send(topic, with_open_interest(last, tick.open_interest))
+
+    def _send(self, topic: str, payload: dict[str, Any]) -> None:
+        # Through the attribute: the connection pool replaces publish_market_data.
+        if self.publish_market_data(topic, payload) is False:
+            self.counts["publish_errors"] += 1
+        else:
+            self.counts["published"] += 1
 
     def _on_exhausted(self, reason: str) -> None:
         log.critical("jainam_prop stream gave up reconnecting: %s", reason)
 
     def _stop_stream(self) -> None:
-        """Shut the stream down and close the publisher (``_life`` held, ``_lock`` not)."""
+        """Shut the stream down and close our own publisher (``_life`` held, ``_lock`` not)."""
         with self._lock:
-            stream, publisher = self._stream, self._publisher
+            stream = self._stream
             self._stream = None
         if stream is not None:
             stream.shutdown()  # joins the delivery thread, which takes _lock: not held here
-        with self._lock:
-            self._publisher = None
-        if publisher is not None:
-            publisher.close()
+        # Through the attribute: the connection pool disables it while it disconnects us.
+        self.cleanup_zmq()
+
+    def _host_publishes(self) -> bool:
+        """True when someone else owns publishing: the connection pool replaced
+        ``publish_market_data`` (or marked us as using its shared publisher), or a host base
+        class opened ``socket`` for us."""
+        return (
+            "publish_market_data" in vars(self)
+            or bool(getattr(self, "_uses_shared_zmq", False))
+            or (self.socket is not None and self._publisher is None)
+        )
 
     def _release_store(self, keep: bool = False) -> None:
         store = self._store
@@ -509,6 +699,14 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
 
     def _build_config(self, user: str, data: Mapping[str, Any]) -> AdapterConfig:
         overrides: dict[str, Any] = dict(self._stream_options)
+        env = os.environ if self._environ is None else self._environ
+        # OpenAlgo's market-data credentials, unless our own variables are set.
+        for ours, theirs, target in (
+            ("JAINAM_APP_KEY", MARKET_KEY_ENV, "app_key"),
+            ("JAINAM_SECRET_KEY", MARKET_SECRET_ENV, "secret_key"),
+        ):
+            if not env.get(ours) and env.get(theirs):
+                overrides[target] = env[theirs]
         for name, value in data.items():
             target = _ALIASES.get(name, name)
             if target in _CONFIG_FIELDS and value is not None:
@@ -522,6 +720,8 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
             return MasterFileResolver.from_files(path)
         if self._resolver is not None:
             return self._resolver
+        if self._hooks.get_token is not None:
+            return TokenDbResolver(self._hooks.get_token, self._hooks.get_symbol)
         return MasterFileResolver.from_env(self._environ)
 
     def _build_store(self, data: Mapping[str, Any]) -> tuple[Any, bool]:
@@ -537,32 +737,36 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
             kwargs["pepper"] = data["pepper"]
         return TokenStore.from_env(self._environ, **kwargs), True
 
-    def _save_feed_token(
-        self, store: Any, config: AdapterConfig, data: Mapping[str, Any]
-    ) -> dict[str, Any] | None:
-        from jainam_fsm.store import TokenBinding
-        from jainam_fsm.transport.rest import jwt_expiry
+    def _host_token(self) -> tuple[str | None, str | None]:
+        """The feed token and login user id the host holds (``auth_data`` first)."""
+        data, hooks, user = self._auth_data or {}, self._hooks, self.user_id or ""
+        if data.get("feed_token"):
+            uid = data.get("feed_user_id") or data.get("userID")
+            if uid is None and hooks.get_user_id is not None:
+                uid = hooks.get_user_id(user)
+            return str(data["feed_token"]), None if uid is None else str(uid)
+        token = hooks.get_feed_token(user) if hooks.get_feed_token is not None else None
+        uid = hooks.get_user_id(user) if hooks.get_user_id is not None else None
+        return token, None if uid is None else str(uid)
 
-        token = str(data["feed_token"])
-        REDACTOR.add(token)
-        try:
-            store.store_broker_auth_token(
-                config.user,
-                # Saved for the server and app key this adapter streams from, so it reuses it.
-                binding=TokenBinding.for_config(config),
-                feed_token=token,
-                user_id=data.get("feed_user_id") or None,
-                feed_token_expires_at=jwt_expiry(token),
-            )
-        except JainamError as exc:
-            return error_response(
-                ErrorCode.CONFIG_ERROR, REDACTOR(f"cannot store the feed token: {exc}")
-            )
-        return None
+    def _store_host_token(self, token: str, user_id: str) -> None:
+        if self._auth_data is not None and self._auth_data.get("feed_token"):
+            self._auth_data["feed_token"], self._auth_data["feed_user_id"] = token, user_id
+        store = self._hooks.store_feed_token
+        if store is not None:
+            store(self.user_id or "", token, user_id)
 
     def _token_source_factory(self) -> Any:
         store, config = self._store, self._config
         assert config is not None
+        if self._auth_data is not None:  # hosted: the platform's token, refreshed through it
+
+            def hosted(login: Any, telemetry: TelemetrySink) -> TokenSource:
+                source = HostTokenSource(self._host_token, login, self._store_host_token)
+                self.token_source = source
+                return source
+
+            return hosted
 
         def make(login: Any, telemetry: TelemetrySink) -> TokenSource:
             from jainam_fsm.store import StoredTokenSource, TokenBinding

@@ -71,6 +71,22 @@ class ZmqPublisher:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def socket(self) -> Any:
+        """The PUB socket (OpenAlgo's proxy and pool read an adapter's ``socket``)."""
+        return self._socket
+
+    @property
+    def context(self) -> Any:
+        """The socket's private :class:`zmq.Context`."""
+        return self._context
+
+    @property
+    def port(self) -> int | None:
+        """The TCP port of :attr:`address` (None for other transports)."""
+        head, _, port = self.address.rpartition(":")
+        return int(port) if head.startswith("tcp://") and port.isdigit() else None
+
     def publish(self, topic: str, data: Mapping[str, Any]) -> bool:
         """Send ``[topic, json(data)]``. False (counted and logged) if it could not be sent."""
         try:
