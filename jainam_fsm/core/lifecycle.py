@@ -243,7 +243,9 @@ class Lifecycle:
         trigger = CONNECT_TRIGGERS.get(self.current)
         if trigger is None:
             return False
-        return self.fire(trigger, reason="connect() called")
+        if trigger is Trigger.REVIVE:  # a start needs no reason; a revival says who did it
+            return self.fire(trigger, reason="connect() called")
+        return self.fire(trigger)
 
     def on_link(self, event: LinkEvent) -> bool:
         """The transport reports an event of the open socket; it fires its trigger
