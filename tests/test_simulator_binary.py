@@ -368,6 +368,17 @@ async def test_knobs_change_at_run_time_over_http(
         assert resp.status == 400 and "layout" in (await resp.json())["error"]
     async with http.post(sim.root_url + "/_sim/binary", json={"colour": 1}) as resp:
         assert resp.status == 400
+    bad = [
+        ({"json": {"nan_total_value_traded": "maybe"}}, "nan_total_value_traded must be true or false"),
+        ({"data": "{not json"}, "body is not valid JSON"),
+        ({"json": [1]}, "body must be a JSON object"),
+    ]  # fmt: skip
+    for kwargs, error in bad:
+        async with http.post(sim.root_url + "/_sim/binary", **kwargs) as resp:
+            assert (resp.status, (await resp.json())["error"]) == (400, error)
+    async with http.post(sim.root_url + "/_sim/binary", params={"nan_total_value_traded": "on"}):
+        assert sim.binary_knobs.nan_total_value_traded
+    sim.set_binary_knobs(replace(sim.binary_knobs, nan_total_value_traded=False))
     async with http.get(sim.root_url + "/_sim/binary") as resp:
         assert (await resp.json())["compressed_share"] == 1.0
     rec, _, ticks = await stream_then_stall(probe, {1501: [(1, 22), (1, 467)]}, 4)

@@ -12,12 +12,12 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any, Protocol
 
 from aiohttp import web
 
 from jainam_fsm.simulator.config import BinaryKnobs
+from jainam_fsm.simulator.control import parse_bool, request_params
 from jainam_fsm.simulator.emitted import EmittedLog
 
 __all__ = ["BinaryControllable", "add_binary_control_routes", "knobs_from_params"]
@@ -38,17 +38,6 @@ _INT_KNOBS = ("packets_per_event", "extended_properties", "opaque_size")
 _FLOAT_KNOBS = ("compressed_share", "opaque_share")
 
 
-def _as_bool(name: str, value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"{name} must be true or false")
-
-
 def knobs_from_params(current: BinaryKnobs, params: dict[str, Any]) -> BinaryKnobs:
     """``current`` with the knobs named in ``params`` changed; ``ValueError`` on a bad one."""
     known = {f.name for f in dataclasses.fields(BinaryKnobs)}
@@ -59,7 +48,7 @@ def knobs_from_params(current: BinaryKnobs, params: dict[str, Any]) -> BinaryKno
     for name, value in params.items():
         try:
             if name in _BOOL_KNOBS:
-                changes[name] = _as_bool(name, value)
+                changes[name] = parse_bool(name, value)
             elif name in _INT_KNOBS:
                 if isinstance(value, bool) or float(value) != int(float(value)):
                     raise ValueError
@@ -77,20 +66,6 @@ def knobs_from_params(current: BinaryKnobs, params: dict[str, Any]) -> BinaryKno
     return dataclasses.replace(current, **changes)
 
 
-async def _params(request: web.Request) -> dict[str, Any]:
-    params: dict[str, Any] = dict(request.query)
-    raw = await request.text()
-    if raw.strip():
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            raise ValueError("body is not valid JSON") from None
-        if not isinstance(body, dict):
-            raise ValueError("body must be a JSON object")
-        params.update(body)
-    return params
-
-
 def _error(text: str) -> web.Response:
     return web.json_response({"ok": False, "error": text}, status=400)
 
@@ -103,7 +78,7 @@ def add_binary_control_routes(app: web.Application, sim: BinaryControllable) -> 
 
     async def set_knobs(request: web.Request) -> web.StreamResponse:
         try:
-            knobs = knobs_from_params(sim.binary_knobs, await _params(request))
+            knobs = knobs_from_params(sim.binary_knobs, await request_params(request))
         except ValueError as exc:
             return _error(str(exc))
         try:

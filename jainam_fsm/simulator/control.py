@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-__all__ = ["Controllable", "add_control_routes"]
+__all__ = ["Controllable", "add_control_routes", "parse_bool", "request_params"]
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -55,7 +55,11 @@ class _ParamError(ValueError):
     pass
 
 
-async def _params(request: web.Request) -> dict[str, Any]:
+async def request_params(request: web.Request) -> dict[str, Any]:
+    """The query parameters of ``request`` updated by its JSON object body, if any.
+
+    ``ValueError`` (a one-line reason) when the body is not a JSON object.
+    """
     params: dict[str, Any] = dict(request.query)
     raw = await request.text()
     if raw.strip():
@@ -85,7 +89,11 @@ def _number(params: dict[str, Any], name: str, *, required: bool) -> float | Non
 
 
 def _flag(params: dict[str, Any], name: str, default: bool) -> bool:
-    value = params.get(name, default)
+    return parse_bool(name, params.get(name, default))
+
+
+def parse_bool(name: str, value: object) -> bool:
+    """``value`` as a flag (a bool, or 1/0, true/false, yes/no, on/off); ``ValueError`` else."""
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -114,7 +122,7 @@ def add_control_routes(app: web.Application, sim: Controllable) -> None:
         return _ok("disconnect", sockets=await sim.disconnect_all())
 
     async def stall(request: web.Request) -> web.StreamResponse:
-        seconds = _number(await _params(request), "seconds", required=False)
+        seconds = _number(await request_params(request), "seconds", required=False)
         sim.stall(seconds)
         return _ok("stall", seconds=seconds)
 
@@ -123,23 +131,23 @@ def add_control_routes(app: web.Application, sim: Controllable) -> None:
         return _ok("unstall")
 
     async def down(request: web.Request) -> web.StreamResponse:
-        seconds = _number(await _params(request), "seconds", required=True)
+        seconds = _number(await request_params(request), "seconds", required=True)
         await sim.go_down(seconds, exclude=request.transport)
         return _ok("down", True, seconds=seconds)
 
     async def reject_logins(request: web.Request) -> web.StreamResponse:
-        seconds = _number(await _params(request), "seconds", required=True)
+        seconds = _number(await request_params(request), "seconds", required=True)
         assert seconds is not None
         sim.reject_logins(seconds)
         return _ok("reject-logins", seconds=seconds)
 
     async def reject_credentials(request: web.Request) -> web.StreamResponse:
-        on = _flag(await _params(request), "on", True)
+        on = _flag(await request_params(request), "on", True)
         sim.reject_credentials(on)
         return _ok("reject-credentials", on=on)
 
     async def invalidate(request: web.Request) -> web.StreamResponse:
-        flag = _flag(await _params(request), "disconnect", False)
+        flag = _flag(await request_params(request), "disconnect", False)
         n = await sim.invalidate_tokens(disconnect=flag)
         return _ok("invalidate-tokens", sessions=n, disconnect=flag)
 
@@ -147,13 +155,13 @@ def add_control_routes(app: web.Application, sim: Controllable) -> None:
         return _ok("expire-tokens", sessions=await sim.expire_tokens())
 
     async def slow(request: web.Request) -> web.StreamResponse:
-        seconds = _number(await _params(request), "seconds", required=True)
+        seconds = _number(await request_params(request), "seconds", required=True)
         assert seconds is not None
         sim.set_rest_delay(seconds)
         return _ok("slow", seconds=seconds)
 
     async def malformed(request: web.Request) -> web.StreamResponse:
-        count = _number(await _params(request), "count", required=False)
+        count = _number(await request_params(request), "count", required=False)
         n = await sim.send_malformed(int(count) if count is not None else 1)
         return _ok("malformed", frames=n)
 
