@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
@@ -33,6 +33,7 @@ from jainam_fsm.commands.args import (
     log_level,
     message_code,
     nonempty_text,
+    port,
     secret_text,
     subscription,
 )
@@ -40,6 +41,9 @@ from jainam_fsm.core.causes import DESCRIPTIONS, cause_in
 from jainam_fsm.errors import ConfigError
 from jainam_fsm.telemetry import ROOT_LOGGER, LoggingTelemetry, configure_json_logging, scrub
 from jainam_fsm.xts.ticks import TICK_FIELDS, DepthLevel, Tick
+
+if TYPE_CHECKING:
+    from jainam_fsm.metrics import MetricsServer
 
 PROG = "jainam-fsm stream"
 #: The longest ``--duration``: a year (beyond it, run without ``--duration``).
@@ -123,6 +127,19 @@ def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "--secret-key",
         type=secret_text("--secret-key"),
         help="prefer JAINAM_SECRET_KEY: flags show in `ps`",
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=port,
+        metavar="N",
+        help="serve Prometheus /metrics and /healthz (200 only while ready) on this port "
+        "(0: any free port, named in the metrics.serving event); needs the metrics extra",
+    )
+    p.add_argument(
+        "--metrics-host",
+        type=nonempty_text("--metrics-host"),
+        default="127.0.0.1",
+        help="address the metrics server binds (default 127.0.0.1)",
     )
     p.add_argument(
         "--log-level",
@@ -284,6 +301,13 @@ def _run(args: argparse.Namespace, stop: threading.Event, signalled: list[int]) 
 def _stream(
     args: argparse.Namespace, stop: threading.Event, signalled: list[int], out: TextIO
 ) -> int:
+    serve: Callable[..., MetricsServer] | None = None
+    if args.metrics_port is not None:  # first: a missing extra is a usage error
+        try:
+            from jainam_fsm.metrics import serve
+        except ImportError:
+            _error("--metrics-port needs prometheus_client: pip install 'jainam-fsm[metrics]'")
+            return 2
     overrides: dict[str, Any] = {
         "base_url": args.base_url,
         "prefix": args.prefix,
@@ -333,6 +357,20 @@ def _stream(
         on_exhausted=on_exhausted,
         telemetry=telemetry,
     )
+    metrics = None
+    if serve is not None:
+        try:
+            metrics = serve(adapter, args.metrics_port, args.metrics_host)
+        except OSError as exc:
+            _error(
+                f"cannot serve metrics on {args.metrics_host}:{args.metrics_port}: "
+                f"{exc.strerror or type(exc).__name__}"
+            )
+            store.close()
+            return 2
+        telemetry.emit(
+            "metrics.serving", logging.INFO, {"host": args.metrics_host, "port": metrics.port}
+        )
     try:
         for seg, iid, code in args.subscribe:
             adapter.subscribe(seg, iid, args.code if code is None else code)
@@ -342,6 +380,8 @@ def _stream(
         telemetry.frozen = True  # report the state the stream was in, not the shutdown
     finally:
         adapter.shutdown()
+        if metrics is not None:
+            metrics.close()
         store.close()
     return _outcome(args, telemetry, writer, exhausted, signalled)
 

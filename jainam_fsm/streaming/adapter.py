@@ -251,6 +251,13 @@ class StreamingAdapter:
             callback_errors_by_kind=dict(self._dispatcher.errors),
             callbacks_slow_by_kind=dict(self._dispatcher.slow),
             ticks_discarded_unsubscribed=self._dispatcher.discarded_unsubscribed,
+            ticks_by_code=dict(self._dispatcher.by_code),
+            reconnects=self._hook_tee.reconnects,
+            replays=self._hook_tee.replays,
+            last_replay_seconds=self._hook_tee.last_replay_seconds,
+            last_tick_age_seconds=(
+                round(time.monotonic() - self._ingest.wanted_at, 3) if self._ingest.wanted else None
+            ),
             socket_connects=self._transport.connects,
             socket_disconnects=self._transport.disconnects,
             snapshot_refills=self._transport.snapshot_refills,

@@ -148,3 +148,17 @@ def test_diagram_without_the_dot_program_says_how_to_install_it(tmp_path: Path) 
     assert res.stderr.splitlines() == [
         "jainam-fsm diagram: the Graphviz 'dot' program is not installed: apt-get install graphviz"
     ]
+
+
+def test_metrics_is_an_extra_and_its_absence_is_one_line(tmp_path: Path) -> None:
+    assert "prometheus_client" in _names(PROJECT["optional-dependencies"]["metrics"])
+    assert "prometheus_client" not in _names(PROJECT["dependencies"])
+    res = _cli_without(
+        "prometheus_client", "stream", "--subscribe", "1:22", "--metrics-port", "0", cwd=tmp_path
+    )
+    assert res.returncode == 2
+    assert res.stdout == ""
+    assert res.stderr.splitlines() == [
+        "jainam-fsm stream: --metrics-port needs prometheus_client: "
+        "pip install 'jainam-fsm[metrics]'"
+    ]
