@@ -138,15 +138,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     return parser
 
 
-def _share(text: str) -> float:
-    problem = f"expected a number between 0 and 1, got {text!r}"
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(problem) from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(problem)
-    return value
+#: A share of packets: a finite number from 0 to 1.
+_share = bounded_float(0.0, 1.0, low_inclusive=True)
 
 
 def _add_binary_options(parser: argparse.ArgumentParser) -> None:
