@@ -200,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_diagram(sub)
     for module in (
         "jainam_fsm.commands.demo",
+        "jainam_fsm.commands.openalgo",
         "jainam_fsm.commands.soak",
         "jainam_fsm.commands.stream",
         "jainam_fsm.simulator.cli",

@@ -215,7 +215,9 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
             return error_response(ErrorCode.INVALID_ARGUMENT, "auth_data must be a dict or None")
         data = dict(auth_data or {})
         if data.get("status") == "error" or data.get("success") is False:
-            return error_response(ErrorCode.AUTH_ERROR, "auth_data reports a failed login")
+            return error_response(
+                ErrorCode.AUTH_ERROR, "authentication failed: auth_data reports a failed login"
+            )
         if self._hooks_arg is None:
             self._hooks = OpenAlgoHooks.from_openalgo()
         if force:
@@ -309,6 +311,8 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
         with self._life:
             self._stop_stream()
             self._release_store(keep=True)
+        # Through the attribute: the connection pool disables it while it disconnects us.
+        self.cleanup_zmq()
         return None
 
     def subscribe(
@@ -475,11 +479,7 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
     def cleanup_zmq(self) -> None:
         """Close the PUB socket (linger 0) and its context if this adapter opened them, else let
         a host base class clean up its own. Idempotent."""
-        with self._lock:
-            publisher, self._publisher = self._publisher, None
-        if publisher is not None:
-            publisher.close()
-            self.socket = self.context = None
+        if self._close_own_publisher():
             return
         parent = getattr(super(), "cleanup_zmq", None)
         if parent is not None and self.socket is not None:
@@ -677,8 +677,18 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
             self._stream = None
         if stream is not None:
             stream.shutdown()  # joins the delivery thread, which takes _lock: not held here
-        # Through the attribute: the connection pool disables it while it disconnects us.
-        self.cleanup_zmq()
+        self._close_own_publisher()
+
+    def _close_own_publisher(self) -> bool:
+        """Close the PUB socket this adapter opened, if any (a host's socket stays open)."""
+        with self._lock:
+            publisher, self._publisher = self._publisher, None
+        if publisher is None:
+            return False
+        publisher.close()
+        self.socket = self.context = None
+        self.zmq_port = None
+        return True
 
     def _host_publishes(self) -> bool:
         """True when someone else owns publishing: the connection pool replaced
