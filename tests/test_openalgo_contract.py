@@ -11,6 +11,7 @@ invalidation."""
 from __future__ import annotations
 
 import json
+import logging
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -155,8 +156,12 @@ def stream_through_faults(sim: SimulatorThread, proxy: Proxy, adapter: Any) -> N
 
 
 def test_pooling_off_reuses_openalgos_token_and_stores_the_refreshed_one(
-    sim: SimulatorThread, proxy: Proxy
+    sim: SimulatorThread,
+    proxy: Proxy,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="jainam_fsm")
     db = AuthDb()
     token, uid = platform_login(sim)
     db.rows["alice"] = (token, uid)
@@ -183,6 +188,9 @@ def test_pooling_off_reuses_openalgos_token_and_stores_the_refreshed_one(
         assert adapter.disconnect() is None
         adapter.cleanup_zmq()  # the proxy calls it after disconnect: idempotent
     assert adapter.socket is None and not adapter.connected
+    text = caplog.text + capsys.readouterr().err + repr(adapter)
+    for secret in (token, db.rows["alice"][0], sim.credentials.secret_key):
+        assert secret not in text
 
 
 def test_pooling_on_publishes_through_the_pools_publisher(
@@ -249,5 +257,30 @@ def test_handed_over_token_without_user_id_is_not_used_blindly(
         assert adapter.wait_ready(15)
         proxy.wait_topics({"NSE_INFY_QUOTE"})
         assert sim.stats()["logins"] == 2
+    finally:
+        adapter.disconnect()
+
+
+def test_index_and_open_interest_are_published(sim: SimulatorThread, proxy: Proxy) -> None:
+    """1504 (index value and OHLC) goes out under the index's LTP/QUOTE topics, 1510 as the
+    ``oi`` of a derivative's QUOTE/DEPTH payloads. The binary API has no public 1504 layout
+    (its 1504 packets are opaque), so there the index is served by 1501/1512 alone."""
+    db = AuthDb()
+    adapter = make(sim, proxy, db)
+    assert adapter.initialize("jainam_prop", "alice") is None
+    future, index = ("NIFTY29DEC26FUT", "NFO", 2), ("NIFTY", "NSE_INDEX", 1)
+    for symbol, exchange, mode in (future, index):
+        assert adapter.subscribe(symbol, exchange, mode)["status"] == "success"
+    assert adapter.connect() is None
+    try:
+        assert adapter.wait_ready(15)
+        assert {(2, 35001)} <= sim.subscriptions().get(1510, set())
+        wait_for(lambda: adapter.published_by_code[1510] > 0, 15, "an open-interest update")
+        topic = "NFO_NIFTY29DEC26FUT_QUOTE"
+        quote = proxy.wait_topics({topic}, after_ms=now_ms())[topic]
+        assert isinstance(quote["oi"], int) and quote["oi"] >= 0  # only once a 1510 came
+        if "binary" not in sim.base_url:
+            wait_for(lambda: adapter.published_by_code[1504] > 0, 15, "an index message")
+        check_shape(*next(iter(proxy.wait_topics({"NSE_INDEX_NIFTY_LTP"}).items())))
     finally:
         adapter.disconnect()

@@ -173,6 +173,8 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
         self.broker_name: str | None = None
         self.user_id: str | None = None
         self.counts: Counter[str] = Counter()
+        #: messages published per XTS message code of the tick behind them
+        self.published_by_code: Counter[int] = Counter()
         self.token_source: HostTokenSource | None = None
         self._auth_data: dict[str, Any] | None = None
         # A host base class (OpenAlgo's) sets up its ZeroMQ side here; ours has no __init__.
@@ -646,7 +648,7 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
                 topic = topic_for(exchange, symbol, mode)
                 if mode is not Mode.LTP and exchange in _OI_EXCHANGES:
                     self._last[topic] = payload
-                self._send(topic, payload)
+                self._send(topic, payload, code)
 
     def _publish_oi(self, tick: Tick, targets: set[_Target]) -> None:
         """A 1510: remember the open interest and republish the latest Quote/Depth payload of
@@ -658,14 +660,15 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
             topic = topic_for(exchange, symbol, mode)
             last = self._last.get(topic)
             if last is not None:
-                self._send(topic, with_open_interest(last, tick.open_interest))
+                self._send(topic, with_open_interest(last, tick.open_interest), OI_CODE)
 
-    def _send(self, topic: str, payload: dict[str, Any]) -> None:
+    def _send(self, topic: str, payload: dict[str, Any], code: int) -> None:
         # Through the attribute: the connection pool replaces publish_market_data.
         if self.publish_market_data(topic, payload) is False:
             self.counts["publish_errors"] += 1
         else:
             self.counts["published"] += 1
+            self.published_by_code[code] += 1
 
     def _on_exhausted(self, reason: str) -> None:
         log.critical("jainam_prop stream gave up reconnecting: %s", reason)
