@@ -129,8 +129,8 @@ class XtsTransport:
         self.connects = 0
         self.disconnects = 0
         self.snapshot_refills = 0
-        #: data messages received on the current socket (the stall watchdog reads it)
-        self.messages_on_socket = 0
+        #: monotonic time of the last event of the current socket, or of its open
+        #: (``stats()["seconds_since_message"]``; the stall watchdog reads the tick path instead)
         self.last_message = time.monotonic()
 
     # -- Transport port -------------------------------------------------------------------
@@ -142,7 +142,6 @@ class XtsTransport:
         self._token = token
         if self._before_open is not None:
             self._before_open(token)  # e.g. settle api="auto" before the socket path is used
-        self.messages_on_socket = 0
         timeout = self.config.connect_timeout + self.config.join_timeout + 1.0
         sio = self._sio = self._io.run(self._open(token, gen), timeout=timeout)
         self.connects += 1
@@ -368,7 +367,6 @@ class XtsTransport:
         def data_handler(name: str) -> Callable[[object], None]:
             def handler(data: object) -> None:
                 self.last_message = time.monotonic()
-                self.messages_on_socket += 1
                 on_data(name, data)
 
             return handler
@@ -389,7 +387,6 @@ class XtsTransport:
 
             def binary_handler(data: object = None) -> None:
                 self.last_message = time.monotonic()
-                self.messages_on_socket += 1
                 on_binary(data)
 
             sio.on(BINARY_EVENT, binary_handler)
