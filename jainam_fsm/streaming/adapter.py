@@ -19,8 +19,8 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from jainam_fsm.core.lifecycle import Lifecycle
 from jainam_fsm.core.machine import State, Trigger
@@ -33,6 +33,7 @@ from jainam_fsm.core.ports import (
 )
 from jainam_fsm.core.registry import DEFAULT_CONSUMER, SubscriptionRegistry
 from jainam_fsm.errors import JainamError
+from jainam_fsm.instruments.modes import Mode
 from jainam_fsm.streaming.autoapi import AutoApi
 from jainam_fsm.streaming.config import AdapterConfig
 from jainam_fsm.streaming.delivery import Delivery
@@ -47,11 +48,24 @@ from jainam_fsm.telemetry import REDACTOR, LoggingTelemetry
 from jainam_fsm.transport.rest import LoginResult, XtsRestClient
 from jainam_fsm.xts.ticks import MarketStatus, Tick
 
+if TYPE_CHECKING:  # imported when used: instruments.master imports jainam_fsm.integrations,
+    # whose package imports this module
+    from jainam_fsm.instruments.master import InstrumentMaster
+
 log = logging.getLogger("jainam_fsm.streaming")
 
 TickCallback = Callable[[Tick], None]
 StatusCallback = Callable[[MarketStatus], None]
 TokenSourceFactory = Callable[[Callable[[], LoginResult], TelemetrySink], TokenSource]
+
+
+def _cached_master() -> InstrumentMaster:
+    """The instrument master cached in the token store named by the environment."""
+    from jainam_fsm.instruments.cache import InstrumentCache
+    from jainam_fsm.store import TokenStore
+
+    with TokenStore.from_env() as store:
+        return InstrumentCache(store).master()
 
 
 class AdapterShutDown(JainamError):
@@ -82,6 +96,8 @@ class StreamingAdapter:
     :param telemetry: the structured event sink (default: stdlib logging under ``jainam_fsm``).
     :param on_refused: called with a :class:`~jainam_fsm.core.ports.Refusal` when the server
         refuses subscriptions (e.g. its limit), on the supervisor thread: return quickly.
+    :param instruments: the instrument master names are resolved in, and ticks named from
+        (default: the store's cache, loaded on the first name; docs/instruments.md).
     """
 
     def __init__(
@@ -100,6 +116,7 @@ class StreamingAdapter:
         on_error: Callable[[str], None] | None = None,
         on_reconnect: Callable[[int, float], None] | None = None,
         on_noreconnect: Callable[[str], None] | None = None,
+        instruments: InstrumentMaster | None = None,
     ) -> None:
         self.config = config
         REDACTOR.add(config.secret_key)
@@ -117,6 +134,10 @@ class StreamingAdapter:
         self._on_refused = on_refused
         self.telemetry: TelemetrySink = telemetry or LoggingTelemetry()
         self.registry = SubscriptionRegistry()
+        # Names and modes; symbols stamped on delivered ticks (jainam_fsm.instruments.wants).
+        from jainam_fsm.instruments.wants import Wants
+
+        self._wants = Wants(instruments, loader=_cached_master)
         self._token_source_arg = token_source
         self._lock = threading.Lock()  # guards start/stop of the threads only
         self._started = False
@@ -137,7 +158,12 @@ class StreamingAdapter:
         # The stall watchdog is a timer of the lifecycle (core/watchdog.py); the periodic
         # tick only reports dropped ticks.
         self._supervisor = Supervisor(tick=1.0, on_tick=self._housekeeping)
-        self._dispatcher = Dispatcher(self.callbacks, self.registry.wants, lambda: self._closed)
+        self._dispatcher = Dispatcher(
+            self.callbacks,
+            self.registry.wants,
+            lambda: self._closed,
+            symbols=self._wants.symbols,
+        )
         self._delivery: Delivery[Tick | MarketStatus] = Delivery(
             self._dispatcher,
             capacity=config.queue_size,
@@ -193,32 +219,59 @@ class StreamingAdapter:
 
     def subscribe(
         self,
-        exchange_segment: int,
-        instrument_id: int,
-        code: int = 1501,
+        instrument: int | str | tuple[int, int] | Iterable[str | tuple[int, int]],
+        instrument_id: int | None = None,
+        code: int | None = None,
         consumer: Hashable = DEFAULT_CONSUMER,
+        *,
+        mode: Mode | str | None = None,
     ) -> bool:
-        """Want ticks of ``code`` for an instrument. Applied at once if connected, else on
-        connect. Returns True if the subscription is new (no other consumer had it)."""
+        """Want ticks for instruments. Applied at once if connected, else on connect. Returns
+        True if any subscription is new (no other consumer had it).
+
+        ``subscribe(1, 2885)`` / ``subscribe(1, 2885, 1502)``: segment, id, code (default 1501).
+        ``subscribe("NSE:RELIANCE", mode=Mode.QUOTE)``, ``subscribe(["NSE:INFY", (1, 22)],
+        mode="depth")``: names (the instrument master, offline), ``SEG:ID`` or keys, with a
+        :class:`~jainam_fsm.instruments.Mode` mapped to this API flavour's code (default
+        QUOTE). An unknown name raises :class:`~jainam_fsm.instruments.UnknownInstrument`
+        listing close matches (docs/instruments.md)."""
         self._check_open()
-        new = self.registry.add(int(exchange_segment), int(instrument_id), int(code), consumer)
+        wants = self._wants.expand(instrument, instrument_id, code, mode, api=self._flavour.api)
+        new = self._wants.add(self.registry, consumer, wants)
         if new:
             self._post_sync()
         return new
 
     def unsubscribe(
         self,
-        exchange_segment: int,
-        instrument_id: int,
-        code: int = 1501,
+        instrument: int | str | tuple[int, int] | Iterable[str | tuple[int, int]],
+        instrument_id: int | None = None,
+        code: int | None = None,
         consumer: Hashable = DEFAULT_CONSUMER,
+        *,
+        mode: Mode | str | None = None,
     ) -> bool:
-        """Drop one consumer's want. The feed stays up; the server is told only when no
-        consumer wants the instrument any more (returns True then)."""
-        gone = self.registry.remove(int(exchange_segment), int(instrument_id), int(code), consumer)
+        """Drop one consumer's wants (same forms as :meth:`subscribe`). The feed stays up; the
+        server is told only when no consumer wants an instrument any more (returns True then)."""
+        wants = self._wants.expand(instrument, instrument_id, code, mode, api=self._flavour.api)
+        gone = self._wants.remove(self.registry, consumer, wants)
         if gone:
             self._post_sync()
         return gone
+
+    def set_mode(
+        self,
+        mode: Mode | str,
+        instruments: str | tuple[int, int] | Iterable[str | tuple[int, int]],
+        consumer: Hashable = DEFAULT_CONSUMER,
+    ) -> None:
+        """Switch instruments to ``mode`` (KiteTicker's ``set_mode``): each one's previous
+        mode-aware subscription of this consumer is replaced by the new mode's code in one
+        sync; an instrument not subscribed yet is subscribed."""
+        self._check_open()
+        wants = self._wants.expand(instruments, None, None, mode, api=self._flavour.api)
+        if self._wants.switch(self.registry, consumer, wants):
+            self._post_sync()
 
     def state(self) -> State:
         """The current lifecycle state."""

@@ -42,7 +42,7 @@ from typing import Any
 from jainam_fsm.core.machine import State
 from jainam_fsm.core.ports import TelemetrySink
 from jainam_fsm.streaming.delivery import Control
-from jainam_fsm.xts.ticks import MarketStatus, Tick
+from jainam_fsm.xts.ticks import MarketStatus, Tick, _stamp_symbol
 
 log = logging.getLogger("jainam_fsm.streaming")
 
@@ -147,10 +147,14 @@ class Dispatcher:
         callbacks: Callbacks,
         wants: Callable[[int, int, int], bool],
         closed: Callable[[], bool],
+        *,
+        symbols: dict[tuple[int, int], str] | None = None,
     ) -> None:
         self.callbacks = callbacks
         self._wants = wants
         self._closed = closed
+        #: (segment, id) -> "EXCHANGE:SYMBOL", stamped on wanted ticks (instruments.wants)
+        self._symbols = symbols if symbols is not None else {}
         #: ticks queued before an unsubscribe, not handed out after it (delivery thread only)
         self.discarded_unsubscribed = 0
         #: ticks handed to the consumer, by message code (delivery thread only)
@@ -167,12 +171,17 @@ class Dispatcher:
     def __call__(self, batch: list[Any]) -> None:
         closed = self._closed
         wants = self._wants
+        symbols = self._symbols
         run: list[Tick] = []
         for item in batch:
             if type(item) is Tick:
                 # Checked again at delivery: a tick queued before unsubscribe() returned must
                 # not reach the consumer after it.
                 if wants(item.exchange_segment, item.instrument_id, item.message_code):
+                    if symbols:  # named instruments: the tick is not handed out yet
+                        _stamp_symbol(
+                            item, symbols.get((item.exchange_segment, item.instrument_id))
+                        )
                     run.append(item)
                 else:
                     self.discarded_unsubscribed += 1
