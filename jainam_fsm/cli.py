@@ -143,7 +143,7 @@ def command_env(path: tuple[str, ...]) -> dict[str, str]:
     """The environment variables read by the command ``path`` (``("tokens", "status")``)."""
     if not path:
         return {}
-    if path[0] == "stream":
+    if path[0] in ("stream", "quote", "ohlc", "instruments"):
         return _stream_env()
     if path[0] == "tokens":
         return _store_env(rotation=True)
@@ -200,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_diagram(sub)
     for module in (
         "jainam_fsm.commands.demo",
+        "jainam_fsm.commands.instruments",
+        "jainam_fsm.commands.quote",
         "jainam_fsm.commands.openalgo",
         "jainam_fsm.commands.soak",
         "jainam_fsm.commands.stream",

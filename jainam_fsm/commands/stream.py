@@ -35,8 +35,8 @@ from jainam_fsm.commands.args import (
     nonempty_text,
     port,
     secret_text,
-    subscription,
 )
+from jainam_fsm.commands.market import subscribe_spec
 from jainam_fsm.core.causes import DESCRIPTIONS, cause_in
 from jainam_fsm.errors import ConfigError
 from jainam_fsm.telemetry import ROOT_LOGGER, LoggingTelemetry, configure_json_logging, scrub
@@ -92,11 +92,12 @@ def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument(
         "--subscribe",
         action="append",
-        type=subscription,
+        type=subscribe_spec,
         default=[],
-        metavar="SEG:ID[:CODE]",
-        help="instrument to subscribe, repeatable (e.g. 1:2885, or 1:2885:1512 with its own "
-        "message code)",
+        metavar="SEG:ID[:CODE]|NAME[:MODE]",
+        help="instrument to subscribe, repeatable (e.g. 1:2885, 1:2885:1512 with its own "
+        "message code, NSE:RELIANCE or NSE:RELIANCE:DEPTH by name from the cached instrument "
+        "master; modes LTP, QUOTE, DEPTH, OPEN_INTEREST, CANDLE, INDEX)",
     )
     p.add_argument(
         "--code",
@@ -343,6 +344,14 @@ def _stream(
 
     writer = TickWriter(out, stop.set)
     telemetry = StreamTelemetry()
+    instruments = None
+    if any(isinstance(what, str) for what, _, _ in args.subscribe):
+        from jainam_fsm.instruments.cache import InstrumentCache
+
+        instruments = InstrumentCache(store).master()  # names resolve offline
+        for what, _, _ in args.subscribe:
+            if isinstance(what, str):
+                instruments.lookup(what)  # an unknown name: one line, exit 1, nothing started
     adapter = StreamingAdapter(
         config,
         writer,
@@ -356,6 +365,7 @@ def _stream(
         ),
         on_exhausted=on_exhausted,
         telemetry=telemetry,
+        instruments=instruments,
     )
     metrics = None
     if serve is not None:
@@ -372,8 +382,9 @@ def _stream(
             "metrics.serving", logging.INFO, {"host": args.metrics_host, "port": metrics.port}
         )
     try:
-        for seg, iid, code in args.subscribe:
-            adapter.subscribe(seg, iid, args.code if code is None else code)
+        for what, code, mode in args.subscribe:
+            wanted = args.code if code is None and mode is None else code
+            adapter.subscribe(what, code=wanted, mode=mode)
         if not stop.is_set():
             adapter.connect()
             stop.wait(args.duration)
