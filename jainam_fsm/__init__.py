@@ -35,6 +35,11 @@ _EXPORTS: dict[str, str] = {
     "MessageCode": "jainam_fsm.xts.codes",
     "ExchangeSegment": "jainam_fsm.xts.codes",
     "BroadcastMode": "jainam_fsm.xts.codes",
+    # names, modes, the instrument master, REST market data (docs/instruments.md)
+    "Mode": "jainam_fsm.instruments.modes",
+    "MarketDataClient": "jainam_fsm.instruments.client",
+    "InstrumentMaster": "jainam_fsm.instruments.master",
+    "UnknownInstrument": "jainam_fsm.instruments.master",
     # tokens
     "TokenStore": "jainam_fsm.store",
     "StoredTokenSource": "jainam_fsm.store",
@@ -62,10 +67,13 @@ __all__ = [
     "DepthLevel",
     "ExchangeSegment",
     "FeedToken",
+    "InstrumentMaster",
     "JainamError",
     "LoggingTelemetry",
+    "MarketDataClient",
     "MarketStatus",
     "MessageCode",
+    "Mode",
     "Readiness",
     "Refusal",
     "State",
@@ -80,6 +88,7 @@ __all__ = [
     "TokenUnavailable",
     "TransportFailure",
     "Trigger",
+    "UnknownInstrument",
     "__version__",
     "configure_json_logging",
 ]
@@ -119,6 +128,9 @@ if TYPE_CHECKING:
         TokenUnavailable,
         TransportFailure,
     )
+    from jainam_fsm.instruments.client import MarketDataClient
+    from jainam_fsm.instruments.master import InstrumentMaster, UnknownInstrument
+    from jainam_fsm.instruments.modes import Mode
     from jainam_fsm.store import StoredTokenSource, TokenStore
     from jainam_fsm.streaming.adapter import AdapterShutDown, StreamingAdapter
     from jainam_fsm.streaming.aio import AsyncStreamingAdapter

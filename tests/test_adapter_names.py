@@ -106,3 +106,30 @@ def test_names_come_from_the_store_cache_by_default(
     assert adapter.wait_ready(10)
     wait_for(ticks.has(2, (1, 26000)), what="index ticks")
     assert _symbols(ticks, (1, 26000)) == {"NSE:NIFTY"}
+
+
+@pytest.mark.parametrize("harness", FLAVOURS[1:], indirect=True)
+async def test_async_adapter_takes_names_and_modes(harness: Harness) -> None:
+    import asyncio
+
+    from jainam_fsm.errors import ConfigError
+    from jainam_fsm.streaming import AsyncStreamingAdapter
+
+    with pytest.raises(ConfigError, match="outside a running event loop"):
+        _master(harness)  # blocking client inside a loop: a clear error, not a hang
+    master = await asyncio.to_thread(_master, harness)
+    feed = AsyncStreamingAdapter(
+        harness.config(), token_source=token_factory(harness.store), instruments=master
+    )
+    async with feed:
+        feed.subscribe(["NSE:RELIANCE"], mode=Mode.LTP)  # binary API: a 1501 subscription
+        assert await feed.wait_ready(10)
+        async for tick in feed:
+            assert (tick.instrument, tick.message_code, tick.symbol) == (
+                (1, 2885),
+                1501,
+                "NSE:RELIANCE",
+            )
+            break
+        feed.set_mode(Mode.DEPTH, "NSE:RELIANCE")
+        wait_for(lambda: harness.server_set() == {(1, 2885, 1502)}, what="depth on the server")

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import orjson
 
 from jainam_fsm.core.ports import FeedToken
-from jainam_fsm.errors import TokenRejected
+from jainam_fsm.errors import ConfigError, TokenRejected
 from jainam_fsm.instruments.cache import DEFAULT_MAX_AGE, InstrumentCache
 from jainam_fsm.instruments.master import (
     InstrumentInfo,
@@ -86,6 +86,7 @@ class MarketDataClient:
         self._master: InstrumentMaster | None = None
         #: logins this client performed (0 when a stored token was reused)
         self.logins = 0
+        self._used = False
 
     def __repr__(self) -> str:
         return f"MarketDataClient(base_url={self.config.base_url!r}, api={self.api!r})"
@@ -101,7 +102,8 @@ class MarketDataClient:
         if self._loop.is_closed():
             return
         try:
-            self._loop.run_until_complete(self._rest.aclose())
+            if self._used:  # a request ran, so the HTTP session exists
+                self._loop.run_until_complete(self._rest.aclose())
         finally:
             self._loop.close()
             if self._own_store:
@@ -110,6 +112,7 @@ class MarketDataClient:
     # -- plumbing ---------------------------------------------------------------------------
 
     def _run(self, coro: Awaitable[T]) -> T:
+        self._used = True
         return self._loop.run_until_complete(coro)
 
     def _login(self) -> LoginResult:
@@ -122,6 +125,15 @@ class MarketDataClient:
 
     def _call(self, call: Callable[[FeedToken], Awaitable[T]]) -> T:
         """``call`` with the stored token; once more with a fresh one if it was rejected."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass  # no loop in this thread: we may run our own
+        else:
+            raise ConfigError(
+                "MarketDataClient blocks: call it outside a running event loop (e.g. through "
+                "asyncio.to_thread), or use XtsRestClient's coroutines"
+            )
         token = self._tokens.get_token()
         try:
             return self._run(call(token))

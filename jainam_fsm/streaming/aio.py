@@ -40,6 +40,7 @@ class AsyncStreamingAdapter:
         on_error: Callable[[str], None] | None = None,
         on_reconnect: Callable[[int, float], None] | None = None,
         on_noreconnect: Callable[[str], None] | None = None,
+        instruments: Any = None,
     ) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[Tick] = asyncio.Queue(maxsize=max_queue)
@@ -59,6 +60,7 @@ class AsyncStreamingAdapter:
             on_error=self._on_loop(on_error),
             on_reconnect=self._on_loop(on_reconnect),
             on_noreconnect=self._on_loop(on_noreconnect),
+            instruments=instruments,
         )
 
     async def connect(self) -> None:
@@ -68,23 +70,32 @@ class AsyncStreamingAdapter:
 
     def subscribe(
         self,
-        exchange_segment: int,
-        instrument_id: int,
-        code: int = 1501,
+        instrument: Any,
+        instrument_id: int | None = None,
+        code: int | None = None,
         consumer: Hashable = DEFAULT_CONSUMER,
+        *,
+        mode: Any = None,
     ) -> bool:
-        """See :meth:`StreamingAdapter.subscribe` (never blocks)."""
-        return self.adapter.subscribe(exchange_segment, instrument_id, code, consumer)
+        """See :meth:`StreamingAdapter.subscribe` (names, keys, lists, ``mode=``). Never waits
+        for the network; the first name may read the store's instrument cache."""
+        return self.adapter.subscribe(instrument, instrument_id, code, consumer, mode=mode)
 
     def unsubscribe(
         self,
-        exchange_segment: int,
-        instrument_id: int,
-        code: int = 1501,
+        instrument: Any,
+        instrument_id: int | None = None,
+        code: int | None = None,
         consumer: Hashable = DEFAULT_CONSUMER,
+        *,
+        mode: Any = None,
     ) -> bool:
         """See :meth:`StreamingAdapter.unsubscribe` (never blocks)."""
-        return self.adapter.unsubscribe(exchange_segment, instrument_id, code, consumer)
+        return self.adapter.unsubscribe(instrument, instrument_id, code, consumer, mode=mode)
+
+    def set_mode(self, mode: Any, instruments: Any, consumer: Hashable = DEFAULT_CONSUMER) -> None:
+        """See :meth:`StreamingAdapter.set_mode` (never blocks)."""
+        self.adapter.set_mode(mode, instruments, consumer)
 
     def state(self) -> State:
         return self.adapter.state()
