@@ -88,6 +88,39 @@ def derive_key(pepper: str, salt: bytes) -> bytes:
     return base64.urlsafe_b64encode(kdf.derive(pepper.encode("utf-8")))
 
 
+def key_specs(
+    env: Mapping[str, str],
+    *,
+    pepper: str | None = None,
+    salt: str | bytes | None = None,
+    previous_pepper: str | None = None,
+    previous_salt: str | bytes | None = None,
+) -> tuple[KeySpec, list[KeySpec]]:
+    """The current key and the one being rotated out (if any): each argument given wins over
+    its variable in ``env`` (:data:`PEPPER_ENV`, :data:`SALT_ENV` and the ``_PREVIOUS`` pair).
+    A salt is hex text or raw bytes. Bad values raise :class:`ConfigError` naming the variable;
+    a ``pepper`` passed in is checked by :class:`TokenCipher`."""
+
+    def _salt(value: str | bytes | None, variable: str) -> bytes:
+        if isinstance(value, bytes):
+            return parse_salt(value.hex(), variable=variable)
+        return parse_salt(value if value is not None else env.get(variable), variable=variable)
+
+    if pepper is None:
+        pepper = validate_pepper(env.get(PEPPER_ENV))
+    current = KeySpec(pepper, _salt(salt, SALT_ENV))
+    previous: list[KeySpec] = []
+    old = previous_pepper if previous_pepper is not None else env.get(PREVIOUS_PEPPER_ENV)
+    if old:
+        previous.append(
+            KeySpec(
+                validate_pepper(old, variable=PREVIOUS_PEPPER_ENV),
+                _salt(previous_salt, PREVIOUS_SALT_ENV),
+            )
+        )
+    return current, previous
+
+
 @dataclass(frozen=True)
 class KeySpec:
     """A pepper and its salt. ``repr`` never shows the pepper."""
@@ -115,18 +148,7 @@ class TokenCipher:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TokenCipher:
         """Build from ``JAINAM_TOKEN_PEPPER``/``JAINAM_TOKEN_SALT`` (and the ``_PREVIOUS`` pair)."""
-        env = os.environ if environ is None else environ
-        current = KeySpec(validate_pepper(env.get(PEPPER_ENV)), parse_salt(env.get(SALT_ENV)))
-        previous: list[KeySpec] = []
-        old_pepper = env.get(PREVIOUS_PEPPER_ENV)
-        if old_pepper:
-            previous.append(
-                KeySpec(
-                    validate_pepper(old_pepper, variable=PREVIOUS_PEPPER_ENV),
-                    parse_salt(env.get(PREVIOUS_SALT_ENV), variable=PREVIOUS_SALT_ENV),
-                )
-            )
-        return cls(current, previous)
+        return cls(*key_specs(os.environ if environ is None else environ))
 
     def __repr__(self) -> str:
         return "TokenCipher(<keys hidden>)"

@@ -37,15 +37,7 @@ from jainam_fsm.core.ports import FeedToken
 from jainam_fsm.errors import TokenUnavailable
 from jainam_fsm.store import schema
 from jainam_fsm.store.binding import UNBOUND, TokenBinding
-from jainam_fsm.store.crypto import (
-    PREVIOUS_PEPPER_ENV,
-    PREVIOUS_SALT_ENV,
-    SALT_ENV,
-    KeySpec,
-    TokenCipher,
-    parse_salt,
-    validate_pepper,
-)
+from jainam_fsm.store.crypto import TokenCipher, key_specs
 from jainam_fsm.store.engine import (
     BEGIN_OPTION,
     make_engine,
@@ -229,7 +221,13 @@ class TokenStore:
         #: Where the key came from (``key.describe()``); never the key itself.
         self.key_source = key.describe()
         self._cipher = TokenCipher(
-            *self._keys(env, key.pepper, salt, previous_pepper, previous_salt)
+            *key_specs(
+                env,
+                pepper=key.pepper,
+                salt=salt,
+                previous_pepper=previous_pepper,
+                previous_salt=previous_salt,
+            )
         )
         self._engine = make_engine(
             self.url,
@@ -247,31 +245,6 @@ class TokenStore:
         return cls(environ=environ, **kwargs)
 
     # -- configuration ----------------------------------------------------------------------
-
-    @staticmethod
-    def _keys(
-        env: Mapping[str, str],
-        pepper: str,
-        salt: str | bytes | None,
-        previous_pepper: str | None,
-        previous_salt: str | bytes | None,
-    ) -> tuple[KeySpec, list[KeySpec]]:
-        def _salt(value: str | bytes | None, variable: str) -> bytes:
-            if isinstance(value, bytes):
-                return parse_salt(value.hex(), variable=variable)
-            return parse_salt(value if value is not None else env.get(variable), variable=variable)
-
-        current = KeySpec(pepper, _salt(salt, SALT_ENV))
-        previous: list[KeySpec] = []
-        old = previous_pepper if previous_pepper is not None else env.get(PREVIOUS_PEPPER_ENV)
-        if old:
-            previous.append(
-                KeySpec(
-                    validate_pepper(old, variable=PREVIOUS_PEPPER_ENV),
-                    _salt(previous_salt, PREVIOUS_SALT_ENV),
-                )
-            )
-        return current, previous
 
     @property
     def dialect(self) -> str:
