@@ -15,10 +15,13 @@ Ablations (the bare ``AsyncClient`` plus one piece of the adapter at a time):
 ``async-decode-simplequeue``  ... to a thread blocked on a C ``queue.SimpleQueue``.
 ``sync``     a bare python-socketio ``socketio.Client`` (threads); the handler does ``json.loads``.
 ``adapter-inline``  the same with ``delivery="inline"`` (callback on the I/O thread).
-``adapter``  the :class:`~jainam_fsm.streaming.StreamingAdapter` delivering each decoded
-             ``Tick`` to a callback (token from a throwaway SQLite store). Against a simulator
-             serving the binary API (``--api binary``) it speaks that API (``api`` follows the
-             ``/apibinarymarketdata`` prefix): see :mod:`benchmarks.binary_cpu`.
+``adapter-on-tick``  the adapter's per-tick ``on_tick`` callback (thread delivery).
+``adapter-nolinger``  the default path with ``delivery_linger=0`` (hand-off coalescing only).
+``adapter``  the :class:`~jainam_fsm.streaming.StreamingAdapter`'s default path: decoded ticks
+             handed to an ``on_ticks`` callback in bursts (token from a throwaway SQLite
+             store). Against a simulator serving the binary API (``--api binary``) it speaks
+             that API (``api`` follows the ``/apibinarymarketdata`` prefix): see
+             :mod:`benchmarks.binary_cpu`.
 
 After ``--warmup`` seconds it measures, over ``--seconds``, the process CPU time
 (``time.process_time``: every thread of this process) and the events received, and prints one
@@ -53,6 +56,8 @@ MODES = (
     "sync",
     "adapter",
     "adapter-inline",
+    "adapter-on-tick",
+    "adapter-nolinger",
     "async-decode",
     "async-decode-thread",
     "async-decode-coalesced",
@@ -374,15 +379,30 @@ def run_adapter(sim: SimInfo, args: argparse.Namespace, meter: Meter) -> dict[st
             profiled.set()
             delivery_profiler.enable()
 
+    def on_ticks(ticks: list[Tick]) -> None:
+        meter.count += len(ticks)
+        if meter.recording:
+            now = clock()
+            records.extend((t.instrument_id, t.sequence_number or 0, now) for t in ticks)
+        if profiler is not None and not profiled.is_set():
+            profiled.set()
+            delivery_profiler.enable()
+
     config = AdapterConfig(
         base_url=sim.base_url,
         app_key=sim.app_key,
         secret_key=sim.secret_key,
         user="bench",
         delivery="inline" if args.mode == "adapter-inline" else "thread",
+        **({"delivery_linger": 0.0} if args.mode == "adapter-nolinger" else {}),
     )
     with tempfile.TemporaryDirectory(prefix="jainam-bench-") as tmp:
-        adapter = StreamingAdapter(config, on_tick, token_source=adapter_token_source(Path(tmp)))
+        callbacks: dict[str, Any] = (
+            {"on_tick": on_tick} if args.mode == "adapter-on-tick" else {"on_ticks": on_ticks}
+        )
+        adapter = StreamingAdapter(
+            config, token_source=adapter_token_source(Path(tmp)), **callbacks
+        )
         try:
             for seg, iid in instruments(args.instruments):
                 adapter.subscribe(seg, iid)

@@ -19,6 +19,7 @@ MODES = (
     "async",
     "adapter",
     "adapter-inline",
+    "adapter-on-tick",
     "sync",
     "async-decode",
     "async-decode-thread",

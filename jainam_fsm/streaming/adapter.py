@@ -80,7 +80,8 @@ class StreamingAdapter:
         delivery thread. It may call any method of the adapter, including ``shutdown``.
     :param on_ticks: called with a list of ticks per burst (everything that arrived since its
         last call, in order), on the delivery thread: the cheapest way to consume ticks.
-    :param on_connect: ``on_connect()`` when connected with every subscription reconciled.
+    :param on_connect: ``on_connect()`` when a socket is up (entering ``connected``; the
+        subscriptions are then replayed and their ticks follow).
     :param on_close: ``on_close(reason)`` when a connection that was reported by
         ``on_connect`` ends (also at ``shutdown()``).
     :param on_error: ``on_error(error)`` with the one-line reason of a failed step.

@@ -7,7 +7,9 @@ may be given. Market-status messages go to ``on_status``.
 Lifecycle hooks come from the lifecycle's own telemetry (:class:`HookTee` watches the events the
 core emits; the core knows nothing of them):
 
-- ``on_connect()``: ``connection.ready``, connected with every subscription reconciled;
+- ``on_connect()``: the machine enters ``connected`` (the socket is open; the subscriptions
+  are being replayed: ticks follow, and ``wait_ready()`` tells when all are in place), as
+  KiteTicker's ``on_connect`` comes when its socket opens;
 - ``on_close(reason)``: the machine leaves ``connected`` after an ``on_connect`` (once per
   connected period; also at ``shutdown()``, reason ``"shutdown() called"``);
 - ``on_error(error)``: a failed step (a transition into ``backing_off``) or an internal error,
@@ -107,12 +109,11 @@ class HookTee:
             ms = fields.get("duration_ms")
             if isinstance(ms, int | float):
                 self.last_replay_seconds = ms / 1000
-        elif event == "connection.ready":
-            if not self._open:
-                self._open = True
-                self._send("on_connect")
         elif event == "lifecycle.transition":
             reason = str(fields.get("reason") or fields.get("trigger") or "")
+            if fields.get("dest") == State.CONNECTED != fields.get("source") and not self._open:
+                self._open = True
+                self._send("on_connect")
             leaves = fields.get("source") == State.CONNECTED != fields.get("dest")
             if leaves and self._open:
                 self._open = False
