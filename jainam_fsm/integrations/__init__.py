@@ -15,7 +15,16 @@ from jainam_fsm.integrations.base import (
 from jainam_fsm.integrations.jainam_prop import (
     BROKER_NAME,
     DEFAULT_CONSUMER,
+    OPENALGO_CLASS_NAME,
     JainamPropWebSocketAdapter,
+    openalgo_adapter_class,
+)
+from jainam_fsm.integrations.openalgo import (
+    HostTokenSource,
+    OpenAlgoHooks,
+    TokenDbResolver,
+    is_auth_error,
+    openalgo_base,
 )
 from jainam_fsm.integrations.payloads import normalize_tick, topic_for
 from jainam_fsm.integrations.publisher import DEFAULT_ZMQ_ADDRESS, ZmqPublisher
@@ -30,16 +39,23 @@ __all__ = [
     "DEFAULT_CONSUMER",
     "DEFAULT_ZMQ_ADDRESS",
     "EXCHANGE_SEGMENTS",
+    "OPENALGO_CLASS_NAME",
     "BaseBrokerAdapter",
     "ErrorCode",
+    "HostTokenSource",
     "InMemoryResolver",
     "JainamPropWebSocketAdapter",
     "MasterFileResolver",
     "Mode",
+    "OpenAlgoHooks",
     "SymbolResolver",
+    "TokenDbResolver",
     "ZmqPublisher",
     "error_response",
+    "is_auth_error",
     "normalize_tick",
+    "openalgo_adapter_class",
+    "openalgo_base",
     "success_response",
     "topic_for",
 ]

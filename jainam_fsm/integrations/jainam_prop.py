@@ -45,6 +45,7 @@ from jainam_fsm.integrations.openalgo import (
     HostTokenSource,
     OpenAlgoHooks,
     TokenDbResolver,
+    openalgo_base,
 )
 from jainam_fsm.integrations.openalgo import is_auth_error as _is_auth_error
 from jainam_fsm.integrations.payloads import normalize_tick, topic_for, with_open_interest
@@ -55,12 +56,20 @@ from jainam_fsm.streaming.config import AdapterConfig
 from jainam_fsm.telemetry import REDACTOR
 from jainam_fsm.xts.ticks import Tick
 
-__all__ = ["BROKER_NAME", "DEFAULT_CONSUMER", "JainamPropWebSocketAdapter"]
+__all__ = [
+    "BROKER_NAME",
+    "DEFAULT_CONSUMER",
+    "OPENALGO_CLASS_NAME",
+    "JainamPropWebSocketAdapter",
+    "openalgo_adapter_class",
+]
 
 log = logging.getLogger("jainam_fsm.integrations")
 
 #: The name to register the adapter under (``register_adapter("jainam_prop", ...)``).
 BROKER_NAME = "jainam_prop"
+#: The class name OpenAlgo's factory derives from :data:`BROKER_NAME` (``name.capitalize()``).
+OPENALGO_CLASS_NAME = f"{BROKER_NAME.capitalize()}WebSocketAdapter"
 #: The consumer a plain ``subscribe(symbol, exchange, mode)`` call counts for.
 DEFAULT_CONSUMER = "proxy"
 
@@ -794,3 +803,18 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
             )
 
         return make
+
+
+def openalgo_adapter_class() -> type[JainamPropWebSocketAdapter]:
+    """The adapter as OpenAlgo's factory wants it: a subclass of this adapter and OpenAlgo's
+    ``BaseBrokerWebSocketAdapter`` named :data:`OPENALGO_CLASS_NAME` when OpenAlgo's base class
+    is importable, else :class:`JainamPropWebSocketAdapter` itself (same contract)."""
+    base = openalgo_base()
+    if base is None or issubclass(JainamPropWebSocketAdapter, base):
+        return JainamPropWebSocketAdapter
+    cls: type[JainamPropWebSocketAdapter] = type(
+        OPENALGO_CLASS_NAME,
+        (JainamPropWebSocketAdapter, base),
+        {"__module__": __name__, "__doc__": JainamPropWebSocketAdapter.__doc__},
+    )
+    return cls
