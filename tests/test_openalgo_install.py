@@ -224,3 +224,87 @@ def test_openalgos_factory_loads_and_streams_through_the_installed_adapter(
             adapter.disconnect()
             proxy.close()
     assert adapter.socket is None and adapter._zmq_cleaned_up
+
+
+AUTH_DB = """\
+ROWS = {"alice": {"auth": "broker-token", "feed_token": "feed-1", "user_id": "UID1"}}
+CALLS = []
+
+
+def get_auth_token(name, bypass_cache=False):
+    return ROWS.get(name, {}).get("auth")
+
+
+def get_feed_token(name):
+    return ROWS.get(name, {}).get("feed_token")
+
+
+def get_user_id(name):
+    return ROWS.get(name, {}).get("user_id")
+
+
+def upsert_auth(name, auth_token, broker, feed_token=None, user_id=None, revoke=False):
+    CALLS.append((name, auth_token, broker, feed_token, user_id))
+    ROWS[name] = {"auth": auth_token, "feed_token": feed_token, "user_id": user_id}
+    return 1
+
+
+def invalidate_user_cache(user_id):
+    CALLS.append(("invalidate", user_id))
+"""
+
+TOKEN_DB = """\
+TOKENS = {("INFY", "NSE"): "1594", ("NIFTY", "NSE_INDEX"): "26000"}
+
+
+def get_token(symbol, exchange):
+    return TOKENS.get((symbol, exchange))
+
+
+def get_symbol(token, exchange):
+    return {v: k[0] for k, v in TOKENS.items() if k[1] == exchange}.get(token)
+"""
+
+
+def test_hooks_default_to_openalgos_helpers(openalgo_on_path: Path) -> None:
+    """Inside a checkout with OpenAlgo's database modules (restated: same names and
+    signatures), the adapter's hooks call them; a refreshed token goes back via upsert_auth
+    with the broker token unchanged."""
+    import importlib
+
+    from jainam_fsm.integrations import OpenAlgoHooks, TokenDbResolver
+
+    db = openalgo_on_path / "database"
+    db.mkdir()
+    (db / "__init__.py").write_text("")
+    (db / "auth_db.py").write_text(AUTH_DB)
+    (db / "token_db.py").write_text(TOKEN_DB)
+    try:
+        hooks = OpenAlgoHooks.from_openalgo()
+        assert hooks.get_feed_token is not None and hooks.get_user_id is not None
+        assert hooks.get_feed_token("alice") == "feed-1" and hooks.get_user_id("alice") == "UID1"
+        assert hooks.store_feed_token is not None and hooks.clear_cache is not None
+        hooks.store_feed_token("alice", "feed-2", "UID2")
+        hooks.clear_cache("alice")
+        auth = importlib.import_module("database.auth_db")
+        assert auth.CALLS == [
+            ("alice", "broker-token", "jainam_prop", "feed-2", "UID2"),
+            ("invalidate", "alice"),
+        ]
+        assert hooks.get_token is not None
+        resolver = TokenDbResolver(hooks.get_token, hooks.get_symbol)
+        assert resolver.resolve("INFY", "NSE") == (1, 1594)
+        assert resolver.resolve("NIFTY", "NSE_INDEX") == (1, 26000)
+        assert resolver.resolve("TCS", "NSE") is None
+        assert resolver.reverse(1, 1594) == ("INFY", "NSE")
+    finally:
+        for name in list(sys.modules):
+            if name.split(".")[0] == "database":
+                del sys.modules[name]
+
+
+def test_hooks_stay_empty_outside_openalgo() -> None:
+    from jainam_fsm.integrations import OpenAlgoHooks
+
+    hooks = OpenAlgoHooks.from_openalgo()
+    assert not hooks.has_tokens and not hooks.has_symbols

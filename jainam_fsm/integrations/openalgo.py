@@ -127,7 +127,10 @@ class OpenAlgoHooks:
     @classmethod
     def from_openalgo(cls) -> OpenAlgoHooks:
         """Bind to OpenAlgo's ``database.auth_db`` and ``database.token_db`` when importable
-        (inside an OpenAlgo checkout); every hook is None otherwise."""
+        (inside an OpenAlgo checkout); every hook is None otherwise. Only tried when OpenAlgo's
+        base class imports too, so an unrelated package named ``database`` is never touched."""
+        if openalgo_base() is None:
+            return cls()
         feed = _optional("database.auth_db", "get_feed_token")
         user_id = _optional("database.auth_db", "get_user_id")
         upsert = _optional("database.auth_db", "upsert_auth")
