@@ -25,15 +25,10 @@ from jainam_fsm.errors import (
     TokenUnavailable,
     TransportFailure,
 )
+from jainam_fsm.store.access import SchemaError, StoreLockTimeout, StoreUnavailable
 from jainam_fsm.store.binding import TokenBinding
 from jainam_fsm.store.crypto import TokenDecryptError
-from jainam_fsm.store.db import (
-    SchemaError,
-    StoredToken,
-    StoreLockTimeout,
-    StoreUnavailable,
-    TokenStore,
-)
+from jainam_fsm.store.db import StoredToken, TokenStore
 from jainam_fsm.transport.rest import jwt_issued_at
 
 if TYPE_CHECKING:
