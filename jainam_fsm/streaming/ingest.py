@@ -131,7 +131,9 @@ class Ingest:
             self._undecodable(event)
             return
         if type(item) is Tick:
-            self._route(item)
+            routed = self._route(item)
+            if routed is not None:
+                self._put(routed)
         else:
             self._put(item)
 
@@ -141,26 +143,29 @@ class Ingest:
         if not ticks:
             self._undecodable(BINARY_EVENT)
             return
+        route = self._route
         put_many = self._put_many
         if put_many is None or len(ticks) == 1:
+            put = self._put
             for tick in ticks:
-                self._route(tick)
+                routed = route(tick)
+                if routed is not None:
+                    put(routed)
             return
-        routed: list[Tick | MarketStatus] = []
-        put, self._put = self._put, routed.append
-        try:
-            for tick in ticks:
-                self._route(tick)
-        finally:
-            self._put = put
-        put_many(routed)
+        wanted: list[Tick | MarketStatus] = []
+        for tick in ticks:
+            routed = route(tick)
+            if routed is not None:
+                wanted.append(routed)
+        put_many(wanted)
 
-    def _route(self, tick: Tick) -> None:
+    def _route(self, tick: Tick) -> Tick | None:
+        """``tick`` (or its other-code stand-in) when wanted, counted as wanted; else None."""
         key = (tick.exchange_segment, tick.instrument_id, tick.message_code)
         if not self._wants(*key):
             other = self._other_code(tick)
             if other is None:
-                return
+                return None
             tick = other
         if self._snapshot_wait and key in self._snapshot_wait:
             self._snapshot_wait[key] = True  # live data is newer than any snapshot
@@ -169,7 +174,7 @@ class Ingest:
         self.wanted_at = _monotonic()
         if self._nothing:
             self._nothing.clear()
-        self._put(tick)
+        return tick
 
     def _undecodable(self, event: object) -> None:
         name = event if type(event) is str and len(event) <= 64 else "<other>"
@@ -195,7 +200,7 @@ class Ingest:
         for code, needs in NEEDS.items():
             if code in codes and needs(tick):
                 self.counts["ticks_other_code"] += 1
-                values = dict(vars(tick))
+                values = vars(tick)  # a new dict of the fields, in order
                 values["message_code"] = code
                 return _make_tick(values)
         self.counts["ticks_code_unserved"] += 1
