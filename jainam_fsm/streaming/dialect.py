@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from contextvars import ContextVar
 from typing import Any, Literal
 
@@ -81,7 +80,6 @@ class DialectEngineIO(engineio.AsyncClient):  # type: ignore[misc]
         self.dialect: int | None = None
         self.pings_sent = 0
         self.pongs = 0
-        self.last_pong = 0.0
         self._pinger: asyncio.Task[None] | None = None
 
     # -- dialect ------------------------------------------------------------------------------
@@ -117,7 +115,6 @@ class DialectEngineIO(engineio.AsyncClient):  # type: ignore[misc]
         finally:
             _OPENING.reset(token)
         if self.dialect == 3 and self.state == "connected":
-            self.last_pong = time.monotonic()
             self._pinger = asyncio.create_task(self._ping_loop(), name="jainam-eio3-ping")
         return connected
 
@@ -140,7 +137,6 @@ class DialectEngineIO(engineio.AsyncClient):  # type: ignore[misc]
             if pkt.packet_type == eio_packet.PONG:
                 # Link liveness: receiving it already reset the read timeout; count it.
                 self.pongs += 1
-                self.last_pong = time.monotonic()
                 return
             data = pkt.data
             if pkt.binary and data[:1] == b"\x04":
