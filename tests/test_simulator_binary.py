@@ -372,6 +372,7 @@ async def test_knobs_change_at_run_time_over_http(
         ({"json": {"nan_total_value_traded": "maybe"}}, "nan_total_value_traded must be true or false"),
         ({"data": "{not json"}, "body is not valid JSON"),
         ({"json": [1]}, "body must be a JSON object"),
+        ({"params": {"packets_per_event": "inf"}}, "packets_per_event: bad value 'inf'"),
     ]  # fmt: skip
     for kwargs, error in bad:
         async with http.post(sim.root_url + "/_sim/binary", **kwargs) as resp:

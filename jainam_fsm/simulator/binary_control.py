@@ -59,7 +59,7 @@ def knobs_from_params(current: BinaryKnobs, params: dict[str, Any]) -> BinaryKno
                 changes[name] = float(value)
             else:
                 changes[name] = str(value).upper()
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:  # Overflow: int(inf)
             if str(exc).endswith("true or false"):
                 raise
             raise ValueError(f"{name}: bad value {value!r}") from None
