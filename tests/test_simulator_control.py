@@ -142,6 +142,8 @@ async def test_control_slow_malformed_restart_stats(xts: XtsProbe) -> None:
         ("reject-logins", {"data": "{not json"}),
         ("reject-credentials", {"json": {"on": "maybe"}}),
         ("slow", {"json": ["seconds", 1]}),
+        ("malformed", {"json": {"count": "inf"}}),
+        ("down", {"json": {"seconds": float("inf")}}),  # sent as Infinity, read back as inf
     ],
 )
 async def test_control_rejects_bad_parameters(

@@ -23,6 +23,7 @@ and has no authentication. Parameters come as a JSON body or as query parameters
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -85,6 +86,8 @@ def _number(params: dict[str, Any], name: str, *, required: bool) -> float | Non
         raise _ParamError(f"{name} must be a number") from None
     if not number >= 0:  # also rejects NaN
         raise _ParamError(f"{name} must be >= 0")
+    if number == math.inf:  # int(inf) would raise, an endless fault would never end
+        raise _ParamError(f"{name} must be finite")
     return number
 
 
