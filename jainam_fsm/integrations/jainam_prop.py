@@ -308,6 +308,8 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
                 stream.connect()
             except Exception as exc:
                 log.error("jainam_prop connect failed: %s", REDACTOR(repr(exc)))
+                if publisher is not None and self._publisher is not publisher:
+                    publisher.close()  # failed before it was handed over: not leaked
                 self._stop_stream()
                 return error_response(
                     ErrorCode.CONNECTION_ERROR,
