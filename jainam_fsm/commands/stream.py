@@ -123,6 +123,22 @@ def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         type=nonempty_text("--db", max_len=4096),
         help="token database: a SQLAlchemy URL or a SQLite file path (JAINAM_DATABASE_URL)",
     )
+    p.add_argument(
+        "--standby",
+        type=nonempty_text("--standby", max_len=4096),
+        metavar="POSTGRESQL_URL",
+        help="hot standby: run any number of these on one PostgreSQL; the process holding the "
+        "lock of (server, app key) streams and writes ticks, the others wait and take over "
+        "(docs/operations.md)",
+    )
+    p.add_argument(
+        "--fence-timeout",
+        type=bounded_float(0.2, 60.0, unit=" s"),
+        default=None,
+        metavar="SECONDS",
+        help="with --standby: a leader that cannot reach PostgreSQL stops within this "
+        "(default 2.5); a silent leader's lock frees 1 s later",
+    )
     p.add_argument("--app-key", type=secret_text("--app-key"), help="prefer JAINAM_APP_KEY")
     p.add_argument(
         "--secret-key",
@@ -326,6 +342,16 @@ def _stream(
         config = AdapterConfig.from_env(**overrides)
         from jainam_fsm.store import StoredTokenSource, TokenBinding, TokenStore
 
+        standby = None
+        if args.standby is not None:
+            from jainam_fsm.standby import StandbyConfig
+
+            fence = 2.5 if args.fence_timeout is None else args.fence_timeout
+            standby = StandbyConfig(
+                args.standby, fence_timeout=fence, heartbeat=min(0.5, fence / 4)
+            )
+        elif args.fence_timeout is not None:
+            raise ConfigError("--fence-timeout needs --standby")
         store = TokenStore(_db_url(args.db))
     except ConfigError as exc:
         # The library's "(or pass secret_key=...)" reads "(or pass --secret-key)" here.
@@ -366,6 +392,7 @@ def _stream(
         on_exhausted=on_exhausted,
         telemetry=telemetry,
         instruments=instruments,
+        standby=standby,
     )
     metrics = None
     if serve is not None:
@@ -417,6 +444,8 @@ def _outcome(
     if exhausted:
         _error(exhausted_message(exhausted[0]).removeprefix(f"{PROG}: "))
         return 1
+    if not telemetry.ready.is_set() and getattr(args, "standby", None) is not None:
+        return 0  # a follower that never led did its job: it waited
     if not telemetry.ready.is_set():
         last = f"; last: {telemetry.last_reason}" if telemetry.last_reason else ""
         state = telemetry.state or "idle"

@@ -398,6 +398,20 @@ class Lifecycle:
         self.backoff.reset()
         self._rejected_token = None
 
+    def on_enter_idle(self, event: EventData) -> None:
+        """Step down (hot standby: leadership lost): timer and socket gone, the registry kept.
+        What the session holds is unknown from here (another process may lead it): listed
+        again on the next ``start``."""
+        self._cancel_timer()
+        self._close_transport()
+        self._maybe_server |= self._server
+        self._server.clear()
+        self._refused.clear()
+        self._unlisted = True
+        self._rejected_token = None
+        self._permanent_streak = 0
+        self.backoff.reset()
+
     def on_enter_shut_down(self, event: EventData) -> None:
         """Tear down: timer, our server subscriptions (unless kept), socket, registry, session
         knowledge. Terminal."""

@@ -36,6 +36,7 @@ class Trigger(StrEnum):
     RETRY = "retry"
     GIVE_UP = "give_up"
     REVIVE = "revive"
+    STEP_DOWN = "step_down"
     SHUTDOWN = "shutdown"
 
 
@@ -91,6 +92,12 @@ TRANSITIONS: tuple[Edge, ...] = (
     Edge(T.RETRY, S.BACKING_OFF, S.AUTHENTICATING),
     Edge(T.GIVE_UP, S.BACKING_OFF, S.EXHAUSTED),
     Edge(T.REVIVE, S.EXHAUSTED, S.AUTHENTICATING),
+    # Hot standby (jainam_fsm/standby): leadership lost or fenced. Back to idle, the registry
+    # kept, where a follower waits; ``start`` again when leadership is regained.
+    *(
+        Edge(T.STEP_DOWN, s, S.IDLE)
+        for s in (S.AUTHENTICATING, S.CONNECTED, S.BACKING_OFF, S.EXHAUSTED)
+    ),
     # Explicit sources (not '*') so the diagram shows no shut_down self-loop.
     *(Edge(T.SHUTDOWN, s, S.SHUT_DOWN) for s in State if s is not S.SHUT_DOWN),
 )

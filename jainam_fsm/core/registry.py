@@ -140,6 +140,12 @@ class SubscriptionRegistry:
         with self._lock:
             return len(self._wanted.get(_key(segment, instrument_id, code), ()))
 
+    def consumer_counts(self) -> dict[SubKey, dict[Hashable, int]]:
+        """A copy of every desired key with each consumer's number of wants (the hot
+        standby persists it: :mod:`jainam_fsm.standby`)."""
+        with self._lock:
+            return {key: dict(consumers) for key, consumers in self._wanted.items()}
+
     @property
     def version(self) -> int:
         """Increases on every change of the desired set (not on consumer-count changes)."""

@@ -99,6 +99,10 @@ class StreamingAdapter:
         refuses subscriptions (e.g. its limit), on the supervisor thread: return quickly.
     :param instruments: the instrument master names are resolved in, and ticks named from
         (default: the store's cache, loaded on the first name; docs/instruments.md).
+    :param standby: a PostgreSQL URL (or :class:`~jainam_fsm.standby.StandbyConfig`): hot
+        standby. Only the process holding the lock of (server root, app key) streams and
+        delivers ticks; the others wait in ``idle`` and take over (:mod:`jainam_fsm.standby`,
+        ``docs/operations.md``).
     """
 
     def __init__(
@@ -118,6 +122,7 @@ class StreamingAdapter:
         on_reconnect: Callable[[int, float], None] | None = None,
         on_noreconnect: Callable[[str], None] | None = None,
         instruments: InstrumentMaster | None = None,
+        standby: Any = None,
     ) -> None:
         self.config = config
         REDACTOR.add(config.secret_key)
@@ -139,6 +144,22 @@ class StreamingAdapter:
         from jainam_fsm.instruments.wants import Wants
 
         self._wants = Wants(instruments, loader=_cached_master)
+        self._standby: Any = None
+        if standby is not None:
+            from jainam_fsm.standby.link import StandbyLink
+
+            self._standby = StandbyLink(
+                standby,
+                base_url=config.base_url,
+                app_key=config.app_key,
+                registry=self.registry,
+                telemetry=self.telemetry,
+                post=lambda action: self._supervisor.post(action),  # noqa: PLW0108 (made below)
+                start=self._connect_action,
+                step_down=self._step_down_action,
+            )
+            # Ticks and statuses reach the consumer only while this process leads.
+            self.callbacks = self._standby.gate(self.callbacks)
         self._token_source_arg = token_source
         self._lock = threading.Lock()  # guards start/stop of the threads only
         self._started = False
@@ -216,6 +237,8 @@ class StreamingAdapter:
                 raise AdapterShutDown("this adapter was shut down; create a new one")
             if not self._started:
                 self._start_threads()
+        if self._standby is not None:
+            self._standby.start()  # a follower waits; the leader's start comes from the lease
         self._supervisor.post(self._connect_action)
 
     def subscribe(
@@ -239,6 +262,8 @@ class StreamingAdapter:
         self._check_open()
         wants = self._wants.expand(instrument, instrument_id, code, mode, api=self._flavour.api)
         new = self._wants.add(self.registry, consumer, wants)
+        if self._standby is not None:
+            self._standby.changed()
         if new:
             self._post_sync()
         return new
@@ -256,6 +281,8 @@ class StreamingAdapter:
         server is told only when no consumer wants an instrument any more (returns True then)."""
         wants = self._wants.expand(instrument, instrument_id, code, mode, api=self._flavour.api)
         gone = self._wants.remove(self.registry, consumer, wants)
+        if self._standby is not None:
+            self._standby.changed()
         if gone:
             self._post_sync()
         return gone
@@ -271,7 +298,10 @@ class StreamingAdapter:
         sync; an instrument not subscribed yet is subscribed."""
         self._check_open()
         wants = self._wants.expand(instruments, None, None, mode, api=self._flavour.api)
-        if self._wants.switch(self.registry, consumer, wants):
+        switched = self._wants.switch(self.registry, consumer, wants)
+        if self._standby is not None:
+            self._standby.changed()
+        if switched:
             self._post_sync()
 
     def state(self) -> State:
@@ -323,6 +353,8 @@ class StreamingAdapter:
             exhausted_reason=lc.exhausted_reason if lc else None,
             exhausted_cause=str(lc.exhausted_cause) if lc and lc.exhausted_cause else None,
         )
+        if self._standby is not None:
+            out.update(self._standby.stats())
         return out
 
     def wait_ready(self, timeout: float = 10.0) -> Readiness:
@@ -363,12 +395,16 @@ class StreamingAdapter:
             or self._delivery.thread is current
             or self._io.thread is current  # inline delivery: callbacks run on the I/O thread
         )
+        if first and self._standby is not None:
+            self._standby.freeze()  # publish and store nothing more; the lock is kept
         if not first:
             if not own_thread:  # our own threads are what the first caller is joining
                 self._shutdown_done.wait(timeout)
             return
         if not self._started:
             self.registry.clear()
+            if self._standby is not None:
+                self._standby.stop(timeout)
             self._shutdown_done.set()
             return
         self._io.abort_all()  # a port call in flight must not delay us
@@ -453,8 +489,15 @@ class StreamingAdapter:
 
     def _connect_action(self) -> None:
         lc = self._lifecycle
+        if self._standby is not None and not self._standby.leading():
+            return  # a follower waits in idle (the lease calls this again when it leads)
         if lc is not None and not self._closed:
             lc.connect()  # start, revive, or nothing (the core decides)
+
+    def _step_down_action(self, reason: str) -> None:
+        lc = self._lifecycle
+        if lc is not None and not self._closed and lc.current is not State.IDLE:
+            lc.fire(Trigger.STEP_DOWN, reason=f"standby: {reason}")
 
     def _post_sync(self) -> None:
         # Coalesced: a burst of subscribe() calls costs one replay, not one each.
@@ -513,6 +556,8 @@ class StreamingAdapter:
         try:
             self._supervisor.stop(timeout)
             self._transport.close()  # in case the machine never got to it
+            if self._standby is not None:
+                self._standby.stop(timeout)  # the lock goes only after the socket
             try:
                 self._io.run(self._rest.aclose(), timeout=5.0, while_closing=True)
             except Exception as exc:
