@@ -140,3 +140,42 @@ def test_the_group_depends_on_server_and_app_key_only() -> None:
     assert group_of("https://h:2", "app")[0] != k1
     assert group_of("https://h:1", "other")[0] != k1
     assert -(2**63) <= k1 < 2**63 and len(g1) == 16 and "app" not in g1
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("sim_eio", [4], indirect=True)
+def test_a_leader_whose_session_the_server_ends_fences_and_the_follower_leads(
+    standby_url: str,
+    harness: Harness,  # noqa: F811  (the fixture)
+    sim_eio: int,
+) -> None:
+    h = harness
+    tel_a, tel_b = RecordingTelemetry(), RecordingTelemetry()
+    ticks_a, ticks_b = TickLog(), TickLog()
+    a = _adapter(h, standby_url, tel_a, ticks_a)
+    b = _adapter(h, standby_url, tel_b, ticks_b)
+    a.subscribe(*B, consumer="x")
+    a.connect()
+    assert a.wait_ready(15)
+    b.connect()
+    wait_for(lambda: tel_b.count("standby.waiting") >= 1, 10, "b waits")
+    # An administrator (or a server-side failure) ends the leader's lock session.
+    with psycopg.connect(libpq_url(standby_url), autocommit=True) as admin:
+        (n,) = admin.execute(
+            "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ).fetchone()
+    assert n == 1
+    wait_for(lambda: tel_a.count("standby.fenced") == 1, 10, "a fences")
+    assert "database connection lost" in str(tel_a.of("standby.fenced")[0]["reason"])
+    wait_for(lambda: a.state() is State.IDLE, 10, "a steps down to idle")
+    assert b.wait_ready(20)
+    wait_for(ticks_b.has(1, B), 15, "b's ticks")
+    assert b.registry.consumer_counts() == {(1, 2885, 1501): {"x": 1}}
+    mark = ticks_a.count()
+    n_b = ticks_b.count()
+    wait_for(lambda: ticks_b.count() > n_b + 5, 15, "b streams on")
+    assert ticks_a.count() == mark  # the old leader delivers nothing
+    assert a.stats()["standby_fences"] == 1 and a.stats()["standby_role"] == "follower"
+    wait_for(lambda: tel_a.count("standby.waiting") >= 1, 10, "a follows again")

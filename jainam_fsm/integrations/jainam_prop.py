@@ -132,6 +132,8 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
     :param hooks: the host's token and symbol helpers (:class:`OpenAlgoHooks`). Default:
         OpenAlgo's ``database.auth_db``/``database.token_db`` when importable, else none (our
         token store and the master file serve instead).
+    :param standby: hot standby (a PostgreSQL URL or ``StandbyConfig``): the stream, and so
+        the ZeroMQ publishing, runs only in the process that leads (``docs/operations.md``).
 
     Every public method is thread-safe and returns envelopes instead of raising.
 
@@ -152,7 +154,9 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
         telemetry: TelemetrySink | None = None,
         stream_options: Mapping[str, Any] | None = None,
         hooks: OpenAlgoHooks | None = None,
+        standby: Any = None,
     ) -> None:
+        self._standby = standby
         self._hooks_arg = hooks
         self._hooks: OpenAlgoHooks = hooks or OpenAlgoHooks()
         self._connected_flag = False
@@ -288,6 +292,7 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
                     token_source=self._token_source_factory(),
                     on_exhausted=self._on_exhausted,
                     telemetry=self._telemetry,
+                    standby=self._standby,
                 )
                 with self._lock:
                     self._publisher = publisher

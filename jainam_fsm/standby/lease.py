@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import socket
 import threading
 import time
@@ -263,9 +264,18 @@ class Leadership:
             with self._lock:
                 if self._epoch == epoch and self._valid_until > 0:
                     self._valid_until = max(self._valid_until, sent + cfg.fence_timeout)
-            self._stop.wait(cfg.heartbeat)
+            self._pause(conn, cfg.heartbeat)
         if self._epoch == epoch:  # stopped while leading
             self._end("stopped", epoch=epoch, level=logging.INFO)
+
+    def _pause(self, conn: Any, seconds: float) -> None:
+        """Wait for the next heartbeat, waking early when the server speaks: between
+        heartbeats it says nothing unless it ends the session (a restart, an administrator's
+        ``pg_terminate_backend``), and then the next heartbeat fails at once and fences."""
+        try:
+            select.select([conn.fileno()], [], [], seconds)
+        except (OSError, ValueError):  # the socket is gone: the heartbeat will say so
+            return
 
     # ------------------------------------------------------------------ fencing
 
