@@ -136,15 +136,20 @@ class Leadership:
 
     def _run(self) -> None:
         backoff = self.config.poll
+        unreachable_at = -float("inf")
         while not self._stop.is_set():
             try:
                 conn = self._connect()
             except Exception as exc:
-                self._emit("standby.unreachable", logging.WARNING, error=_brief(exc))
+                now = time.monotonic()
+                if now - unreachable_at >= self.config.report_every:  # once per period
+                    unreachable_at = now
+                    self._emit("standby.unreachable", logging.WARNING, error=_brief(exc))
                 self._stop.wait(min(backoff, 2.0))
                 backoff = min(backoff * 2, 2.0)
                 continue
             backoff = self.config.poll
+            unreachable_at = -float("inf")
             try:
                 self._follow_then_lead(conn)
             except Exception as exc:
