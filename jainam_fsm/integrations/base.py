@@ -23,10 +23,14 @@ Envelopes::
 from __future__ import annotations
 
 import enum
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jainam_fsm.integrations.symbols import SymbolResolver
 
 __all__ = [
     "DEPTH_LEVELS",
@@ -35,11 +39,15 @@ __all__ = [
     "BaseBrokerAdapter",
     "ErrorCode",
     "Mode",
+    "check_request",
     "error_response",
     "normalize_exchange",
     "normalize_mode",
+    "resolve_request",
     "success_response",
 ]
+
+log = logging.getLogger("jainam_fsm.integrations")
 
 
 class Mode(enum.IntEnum):
@@ -202,6 +210,52 @@ def check_depth(depth_level: object, mode: Mode) -> tuple[int, bool] | Rejected:
     if mode is not Mode.DEPTH:
         return depth_level, False
     return DEPTH_LEVELS, depth_level > DEPTH_LEVELS
+
+
+def check_request(
+    symbol: object, exchange: object, mode: object
+) -> tuple[str, str, Mode] | Rejected:
+    """``(symbol, exchange, mode)`` normalized, or the first rejection (mode, then exchange,
+    then symbol)."""
+    m = normalize_mode(mode)
+    if isinstance(m, Rejected):
+        return m
+    exch = normalize_exchange(exchange)
+    if isinstance(exch, Rejected):
+        return exch
+    sym = normalize_symbol(symbol)
+    if isinstance(sym, Rejected):
+        return sym
+    return sym, exch, m
+
+
+def resolve_request(
+    resolver: SymbolResolver | None, symbol: str, exchange: str
+) -> tuple[int, int] | Rejected:
+    """``(segment, instrument id)`` of a checked ``symbol`` on ``exchange`` through
+    ``resolver``; a missing resolver, an unknown symbol, a resolver failure (logged) or an
+    instrument on another segment than the exchange's is a rejection."""
+    if resolver is None:
+        return Rejected(
+            ErrorCode.SYMBOL_NOT_FOUND,
+            f"no symbol resolver: cannot resolve {exchange}:{symbol} "
+            "(set JAINAM_INSTRUMENT_MASTER or pass a resolver)",
+        )
+    try:
+        found = resolver.resolve(symbol, exchange)
+    except Exception as exc:
+        log.error("symbol resolver failed for %s:%s: %r", exchange, symbol, exc)
+        return Rejected(ErrorCode.INTERNAL_ERROR, f"symbol resolver failed: {exc}")
+    if found is None:
+        return Rejected(ErrorCode.SYMBOL_NOT_FOUND, f"unknown symbol {symbol!r} on {exchange}")
+    segment, instrument_id = int(found[0]), int(found[1])
+    if segment != EXCHANGE_SEGMENTS[exchange]:
+        return Rejected(
+            ErrorCode.SYMBOL_NOT_FOUND,
+            f"{exchange}:{symbol} resolved to segment {segment}, "
+            f"but {exchange} streams on {EXCHANGE_SEGMENTS[exchange]}",
+        )
+    return segment, instrument_id
 
 
 class BaseBrokerAdapter(ABC):

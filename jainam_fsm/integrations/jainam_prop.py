@@ -11,50 +11,53 @@ Subscriptions are counted: each ``subscribe`` is one want of a consumer (the opt
 XTS subscription goes away only when nobody wants it, and unsubscribing never disconnects the
 feed. Wants recorded while disconnected (or before ``connect``) are applied on connect, and
 survive ``disconnect``: a later ``connect`` streams them again.
+
+This module is the contract's lifecycle and subscribe calls; the pieces it composes are
+:mod:`.subscriptions` (the counted wants and routes), :mod:`.fanout` (ticks to payloads),
+:mod:`.zmq_side` (the PUB socket, ours or the host's) and :mod:`.credentials` (settings,
+symbols and the feed token).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections import Counter
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass, field, fields
 from typing import Any
 
 from jainam_fsm.core.machine import State
 from jainam_fsm.core.ports import TelemetrySink, TokenSource
 from jainam_fsm.errors import ConfigError, JainamError
 from jainam_fsm.integrations.base import (
-    EXCHANGE_SEGMENTS,
     BaseBrokerAdapter,
     ErrorCode,
-    Mode,
     Rejected,
     check_depth,
+    check_request,
     error_response,
-    normalize_exchange,
-    normalize_mode,
-    normalize_symbol,
+    resolve_request,
     success_response,
 )
-from jainam_fsm.integrations.openalgo import (
-    MARKET_KEY_ENV,
-    MARKET_SECRET_ENV,
-    HostTokenSource,
-    OpenAlgoHooks,
-    TokenDbResolver,
-    openalgo_base,
+from jainam_fsm.integrations.credentials import (
+    TokenSourceFactory,
+    build_config,
+    build_resolver,
+    build_store,
+    host_token,
+    store_host_token,
+    stored_token_factory,
 )
+from jainam_fsm.integrations.fanout import TickFanout
+from jainam_fsm.integrations.openalgo import HostTokenSource, OpenAlgoHooks, openalgo_base
 from jainam_fsm.integrations.openalgo import is_auth_error as _is_auth_error
-from jainam_fsm.integrations.payloads import normalize_tick, topic_for, with_open_interest
-from jainam_fsm.integrations.publisher import ZmqPublisher, zmq_address_from_env
-from jainam_fsm.integrations.symbols import MasterFileResolver, SymbolResolver
+from jainam_fsm.integrations.publisher import ZmqPublisher
+from jainam_fsm.integrations.subscriptions import SubKey, SubscriptionBook
+from jainam_fsm.integrations.symbols import SymbolResolver
+from jainam_fsm.integrations.zmq_side import ZmqSide
 from jainam_fsm.streaming.adapter import StreamingAdapter
 from jainam_fsm.streaming.config import AdapterConfig
 from jainam_fsm.telemetry import REDACTOR
-from jainam_fsm.xts.ticks import Tick
 
 __all__ = [
     "BROKER_NAME",
@@ -73,52 +76,8 @@ OPENALGO_CLASS_NAME = f"{BROKER_NAME.capitalize()}WebSocketAdapter"
 #: The consumer a plain ``subscribe(symbol, exchange, mode)`` call counts for.
 DEFAULT_CONSUMER = "proxy"
 
-_CONFIG_FIELDS = {f.name for f in fields(AdapterConfig)} - {"backoff"}
-#: Other names platforms use for the same settings.
-_ALIASES = {"api_key": "app_key", "api_secret": "secret_key", "root_url": "base_url"}
 
-_SubKey = tuple[str, str, Mode]  # (symbol, exchange, mode)
-_Target = tuple[str, str, Mode]  # (exchange, symbol, mode) a tick is published for
-
-#: XTS codes beyond the mode's own: an index also streams 1504 (its value and OHLC), and a
-#: derivative's Quote/Depth want 1510 (open interest) too.
-INDEX_CODE, OI_CODE = 1504, 1510
-#: Codes whose ticks are published (others are counted as ignored).
-_PUBLISHED = frozenset({1501, 1502, 1512, INDEX_CODE, OI_CODE})
-_INDEX_EXCHANGES = frozenset({"NSE_INDEX", "BSE_INDEX"})
-_OI_EXCHANGES = frozenset({"NFO", "BFO", "MCX", "CDS"})
-
-
-def xts_codes(exchange: str, mode: Mode) -> tuple[int, ...]:
-    """Every XTS message code one (exchange, mode) want subscribes."""
-    if exchange in _INDEX_EXCHANGES:
-        return (mode.xts_code, INDEX_CODE)
-    if exchange in _OI_EXCHANGES and mode is not Mode.LTP:
-        return (mode.xts_code, OI_CODE)
-    return (mode.xts_code,)
-
-
-@dataclass
-class _Subscription:
-    symbol: str
-    exchange: str
-    mode: Mode
-    segment: int
-    instrument_id: int
-    requested_depth: int
-    actual_depth: int
-    is_fallback: bool
-    consumers: Counter[Hashable] = field(default_factory=Counter)
-
-    def describe(self) -> str:
-        return f"{self.exchange}:{self.symbol} ({self.mode.label})"
-
-    @property
-    def codes(self) -> tuple[int, ...]:
-        return xts_codes(self.exchange, self.mode)
-
-
-class JainamPropWebSocketAdapter(BaseBrokerAdapter):
+class JainamPropWebSocketAdapter(ZmqSide, BaseBrokerAdapter):
     """Jainam Prop (XTS) market data for an OpenAlgo-style WebSocket proxy.
 
     :param resolver: maps ``(symbol, exchange)`` to XTS instruments. Default: the instrument
@@ -160,9 +119,7 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
         self._hooks_arg = hooks
         self._hooks: OpenAlgoHooks = hooks or OpenAlgoHooks()
         self._connected_flag = False
-        #: ZeroMQ attributes OpenAlgo's proxy and pool read (set by a host base class, or by
-        #: ``connect`` when the adapter opens its own PUB socket).
-        self.socket: Any = None
+        self.socket: Any = None  # ZmqSide: host base classes may set these in __init__
         self.context: Any = None
         self.zmq_port: int | None = None
         self._resolver = resolver
@@ -172,12 +129,7 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
         self._stream_options = dict(stream_options or {})
         self._life = threading.Lock()  # serializes initialize/connect/disconnect
         self._lock = threading.RLock()  # guards subscriptions, routes and the publisher
-        self._subs: dict[_SubKey, _Subscription] = {}
-        # (segment, instrument, xts code) -> {(exchange, symbol)}: who a tick is published for
-        self._routes: dict[tuple[int, int, int], set[_Target]] = {}
-        # (segment, instrument) -> open interest last seen (1510), and topic -> last payload
-        self._oi: dict[tuple[int, int], int] = {}
-        self._last: dict[str, dict[str, Any]] = {}
+        self._book = SubscriptionBook()
         self._config: AdapterConfig | None = None
         self._store: Any = None
         self._owns_store = False
@@ -186,8 +138,9 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
         self.broker_name: str | None = None
         self.user_id: str | None = None
         self.counts: Counter[str] = Counter()
+        self._fanout = TickFanout(self._book, self, self._lock, self.counts)
         #: messages published per XTS message code of the tick behind them
-        self.published_by_code: Counter[int] = Counter()
+        self.published_by_code: Counter[int] = self._fanout.published_by_code
         self.token_source: HostTokenSource | None = None
         self._auth_data: dict[str, Any] | None = None
         # A host base class (OpenAlgo's) sets up its ZeroMQ side here; ours has no __init__.
@@ -241,9 +194,9 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
             self._stop_stream()
             hosted = bool(data.get("feed_token")) or self._hooks.has_tokens
             try:
-                config = self._build_config(user_id.strip(), data)
-                resolver = self._build_resolver(data)
-                store, owns = (None, False) if hosted else self._build_store(data)
+                config = build_config(user_id.strip(), data, self._stream_options, self._environ)
+                resolver = build_resolver(data, self._resolver, self._hooks, self._environ)
+                store, owns = (None, False) if hosted else build_store(data, self._environ)
             except ConfigError as exc:
                 return error_response(ErrorCode.CONFIG_ERROR, REDACTOR(str(exc)))
             except OSError as exc:
@@ -272,44 +225,22 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
                 if stream.state() is State.EXHAUSTED:
                     stream.connect()  # revive
                 return None
-            try:
-                publisher = None if self._host_publishes() else ZmqPublisher(self._address())
-            except ImportError:
-                return error_response(
-                    ErrorCode.CONFIG_ERROR, "pyzmq is not installed: pip install jainam-fsm[zmq]"
-                )
-            except ConfigError as exc:
-                return error_response(ErrorCode.CONFIG_ERROR, str(exc))
-            except Exception as exc:
-                return error_response(
-                    ErrorCode.ZMQ_ERROR,
-                    f"cannot connect the PUB socket: {type(exc).__name__}: {exc}",
-                )
+            publisher, error = self._open_publisher()
+            if error is not None:
+                return error
             try:
                 stream = StreamingAdapter(
                     config,
-                    self._on_tick,
+                    self._fanout.on_tick,
                     token_source=self._token_source_factory(),
                     on_exhausted=self._on_exhausted,
                     telemetry=self._telemetry,
                     standby=self._standby,
                 )
                 with self._lock:
-                    self._publisher = publisher
-                    if publisher is not None:
-                        self.socket, self.context = publisher.socket, publisher.context
-                        self.zmq_port = publisher.port
+                    self._adopt_publisher(publisher)
                     self._stream = stream
-                    for sub in self._subs.values():
-                        for consumer, n in sub.consumers.items():
-                            for _ in range(n):
-                                for code in sub.codes:
-                                    stream.subscribe(
-                                        sub.segment,
-                                        sub.instrument_id,
-                                        code,
-                                        consumer=(sub.exchange, sub.symbol, consumer),
-                                    )
+                    self._book.replay(stream)
                 stream.connect()
             except Exception as exc:
                 log.error("jainam_prop connect failed: %s", REDACTOR(repr(exc)))
@@ -320,7 +251,7 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
                     ErrorCode.CONNECTION_ERROR,
                     REDACTOR(f"failed to connect: {type(exc).__name__}: {exc}"),
                 )
-        log.info("jainam_prop adapter connecting (%d subscriptions)", len(self._subs))
+        log.info("jainam_prop adapter connecting (%d subscriptions)", len(self._book))
         return None
 
     def disconnect(self) -> dict[str, Any] | None:
@@ -345,7 +276,7 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
         """Want ``symbol`` on ``exchange`` in ``mode`` for ``consumer`` (one more want)."""
         if self._config is None:
             return self._not_initialized()
-        checked = self._check(symbol, exchange, mode)
+        checked = check_request(symbol, exchange, mode)
         if isinstance(checked, Rejected):
             return checked.envelope()
         sym, exch, m = checked
@@ -353,28 +284,15 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
         if isinstance(depth, Rejected):
             return depth.envelope()
         actual, fallback = depth
-        resolved = self._resolve(sym, exch)
+        resolved = resolve_request(self._resolver, sym, exch)
         if isinstance(resolved, Rejected):
             return resolved.envelope()
         segment, instrument_id = resolved
         key = (sym, exch, m)
         with self._lock:
-            sub = self._subs.get(key)
-            if sub is None:
-                sub = self._subs[key] = _Subscription(
-                    sym, exch, m, segment, instrument_id, depth_level, actual, fallback
-                )
-                for code in sub.codes:
-                    self._routes.setdefault((segment, instrument_id, code), set()).add(
-                        (exch, sym, m)
-                    )
-            else:
-                sub.requested_depth, sub.actual_depth, sub.is_fallback = (
-                    depth_level,
-                    actual,
-                    fallback,
-                )
-            sub.consumers[consumer] += 1
+            sub = self._book.want(
+                key, segment, instrument_id, (depth_level, actual, fallback), consumer
+            )
             stream = self._stream
             if stream is not None:
                 try:
@@ -407,13 +325,13 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
         when nobody wants it, and from then on nothing is published under its topic."""
         if self._config is None:
             return self._not_initialized()
-        checked = self._check(symbol, exchange, mode)
+        checked = check_request(symbol, exchange, mode)
         if isinstance(checked, Rejected):
             return checked.envelope()
         sym, exch, m = checked
         key = (sym, exch, m)
         with self._lock:
-            sub = self._subs.get(key)
+            sub = self._book.get(key)
             if sub is None or sub.consumers[consumer] <= 0:
                 sub_consumer = "" if consumer == DEFAULT_CONSUMER else f" for {consumer!r}"
                 return error_response(
@@ -423,10 +341,7 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
             remaining = self._drop_want(key, consumer)
             stream = self._stream
             if stream is not None:
-                for code in sub.codes:
-                    stream.unsubscribe(
-                        sub.segment, sub.instrument_id, code, consumer=(exch, sym, consumer)
-                    )
+                sub.withdraw(stream, consumer)
         self.counts["unsubscribe"] += 1
         still = f"; still wanted by {remaining} subscription(s)" if remaining else ""
         return success_response(
@@ -446,19 +361,11 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
         with self._lock:
             dropped = 0
             stream = self._stream
-            for key, sub in list(self._subs.items()):
-                for consumer, n in list(sub.consumers.items()):
-                    for _ in range(n):
-                        self._drop_want(key, consumer)
-                        dropped += 1
-                        if stream is not None:
-                            for code in sub.codes:
-                                stream.unsubscribe(
-                                    sub.segment,
-                                    sub.instrument_id,
-                                    code,
-                                    consumer=(sub.exchange, sub.symbol, consumer),
-                                )
+            for key, sub, consumer in self._book.wants():
+                self._drop_want(key, consumer)
+                dropped += 1
+                if stream is not None:
+                    sub.withdraw(stream, consumer)
         self.counts["unsubscribe"] += dropped
         return success_response(f"Unsubscribed from everything ({dropped} subscription(s))")
 
@@ -479,30 +386,6 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
                 clear(user_id)
             except Exception as exc:
                 log.warning("clearing the auth cache failed: %s", REDACTOR(repr(exc)))
-
-    def publish_market_data(self, topic: str, data: Mapping[str, Any]) -> bool | None:
-        """Send ``[topic, json(data)]`` on the PUB socket: our own, or the one a host base class
-        opened. The connection pool replaces this method on the instance to route through its
-        shared publisher; the adapter always publishes through the attribute. False when the
-        message could not be sent (counted)."""
-        publisher = self._publisher
-        if publisher is not None:
-            return publisher.publish(topic, data)
-        parent = getattr(super(), "publish_market_data", None)
-        if parent is not None:
-            parent(topic, data)
-            return None
-        return False
-
-    def cleanup_zmq(self) -> None:
-        """Close the PUB socket (linger 0) and its context if this adapter opened them, else let
-        a host base class clean up its own. Idempotent."""
-        if self._close_own_publisher():
-            return
-        parent = getattr(super(), "cleanup_zmq", None)
-        if parent is not None and self.socket is not None:
-            parent()
-            self.socket = None
 
     # ------------------------------------------------------------------ introspection
 
@@ -525,18 +408,7 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
     def subscriptions(self) -> dict[str, dict[str, Any]]:
         """A snapshot: ``"SYMBOL_EXCHANGE_MODE"`` -> details (with the number of wants)."""
         with self._lock:
-            return {
-                f"{s.symbol}_{s.exchange}_{int(s.mode)}": {
-                    "symbol": s.symbol,
-                    "exchange": s.exchange,
-                    "mode": int(s.mode),
-                    "exchange_segment": s.segment,
-                    "instrument_id": s.instrument_id,
-                    "actual_depth": s.actual_depth,
-                    "wants": sum(s.consumers.values()),
-                }
-                for s in self._subs.values()
-            }
+            return self._book.snapshot()
 
     @subscriptions.setter
     def subscriptions(self, value: Mapping[str, Any]) -> None:
@@ -547,11 +419,6 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
     def stream(self) -> StreamingAdapter | None:
         """The live :class:`StreamingAdapter` (None when disconnected)."""
         return self._stream
-
-    @property
-    def publisher(self) -> ZmqPublisher | None:
-        """The live ZeroMQ publisher (None when disconnected)."""
-        return self._publisher
 
     def wait_ready(self, timeout: float = 10.0) -> bool:
         """Block until connected with every subscription applied (False on timeout)."""
@@ -564,7 +431,7 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
         out: dict[str, Any] = dict(self.counts)
         out["published"] = self.counts["published"]
         out["publish_errors"] = self.counts["publish_errors"]
-        out["subscriptions"] = len(self._subs)
+        out["subscriptions"] = len(self._book)
         out["zmq_address"] = self._address() if publisher is None else publisher.address
         out["stream"] = None if stream is None else stream.stats()
         return out
@@ -572,7 +439,7 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
     def __repr__(self) -> str:
         return (
             f"JainamPropWebSocketAdapter(user_id={self.user_id!r}, connected={self.connected}, "
-            f"subscriptions={len(self._subs)})"
+            f"subscriptions={len(self._book)})"
         )
 
     # ------------------------------------------------------------------ internals
@@ -580,111 +447,13 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
     def _not_initialized(self) -> dict[str, Any]:
         return error_response(ErrorCode.NOT_INITIALIZED, "call initialize() first")
 
-    def _address(self) -> str:
-        return self._zmq_address or zmq_address_from_env(self._environ)
-
-    def _check(
-        self, symbol: object, exchange: object, mode: object
-    ) -> tuple[str, str, Mode] | Rejected:
-        m = normalize_mode(mode)
-        if isinstance(m, Rejected):
-            return m
-        exch = normalize_exchange(exchange)
-        if isinstance(exch, Rejected):
-            return exch
-        sym = normalize_symbol(symbol)
-        if isinstance(sym, Rejected):
-            return sym
-        return sym, exch, m
-
-    def _resolve(self, symbol: str, exchange: str) -> tuple[int, int] | Rejected:
-        resolver = self._resolver
-        if resolver is None:
-            return Rejected(
-                ErrorCode.SYMBOL_NOT_FOUND,
-                f"no symbol resolver: cannot resolve {exchange}:{symbol} "
-                "(set JAINAM_INSTRUMENT_MASTER or pass a resolver)",
-            )
-        try:
-            found = resolver.resolve(symbol, exchange)
-        except Exception as exc:
-            log.error("symbol resolver failed for %s:%s: %r", exchange, symbol, exc)
-            return Rejected(ErrorCode.INTERNAL_ERROR, f"symbol resolver failed: {exc}")
-        if found is None:
-            return Rejected(ErrorCode.SYMBOL_NOT_FOUND, f"unknown symbol {symbol!r} on {exchange}")
-        segment, instrument_id = int(found[0]), int(found[1])
-        if segment != EXCHANGE_SEGMENTS[exchange]:
-            return Rejected(
-                ErrorCode.SYMBOL_NOT_FOUND,
-                f"{exchange}:{symbol} resolved to segment {segment}, "
-                f"but {exchange} streams on {EXCHANGE_SEGMENTS[exchange]}",
-            )
-        return segment, instrument_id
-
-    def _drop_want(self, key: _SubKey, consumer: Hashable) -> int:
+    def _drop_want(self, key: SubKey, consumer: Hashable) -> int:
         """Remove one want (lock held); returns how many wants remain for ``key``."""
-        sub = self._subs[key]
-        sub.consumers[consumer] -= 1
-        if sub.consumers[consumer] <= 0:
-            del sub.consumers[consumer]
-        remaining = sum(sub.consumers.values())
+        remaining = self._book.drop(key, consumer)
         if remaining == 0:
-            del self._subs[key]
-            self._last.pop(topic_for(sub.exchange, sub.symbol, sub.mode), None)
-            for code in sub.codes:
-                route = (sub.segment, sub.instrument_id, code)
-                targets = self._routes.get(route)
-                if targets is not None:
-                    targets.discard((sub.exchange, sub.symbol, sub.mode))
-                    if not targets:
-                        del self._routes[route]
+            symbol, exchange, mode = key
+            self._fanout.forget(exchange, symbol, mode)
         return remaining
-
-    def _on_tick(self, tick: Tick) -> None:
-        """Delivery thread: publish the tick for every platform symbol subscribed to it."""
-        code = tick.message_code
-        key = (tick.exchange_segment, tick.instrument_id, code)
-        # Held while publishing (PUB sends never block): once unsubscribe() returned, no
-        # message for its topic can still be on its way out.
-        with self._lock:
-            targets = self._routes.get(key)
-            if not targets:
-                self.counts["ticks_unrouted" if code in _PUBLISHED else "ticks_ignored"] += 1
-                return
-            if code == OI_CODE:
-                self._publish_oi(tick, targets)
-                return
-            oi = self._oi.get((tick.exchange_segment, tick.instrument_id))
-            for exchange, symbol, mode in tuple(targets):
-                if code == INDEX_CODE and mode is Mode.DEPTH:
-                    continue  # an index has no book: its Depth want gets the 1502 messages
-                payload = normalize_tick(tick, mode, symbol, exchange)
-                if oi is not None and mode is not Mode.LTP:
-                    payload["oi"] = oi
-                topic = topic_for(exchange, symbol, mode)
-                if mode is not Mode.LTP and exchange in _OI_EXCHANGES:
-                    self._last[topic] = payload
-                self._send(topic, payload, code)
-
-    def _publish_oi(self, tick: Tick, targets: set[_Target]) -> None:
-        """A 1510: remember the open interest and republish the latest Quote/Depth payload of
-        each subscribed topic with it (nothing before the first price message)."""
-        if tick.open_interest is None:
-            return
-        self._oi[(tick.exchange_segment, tick.instrument_id)] = tick.open_interest
-        for exchange, symbol, mode in tuple(targets):
-            topic = topic_for(exchange, symbol, mode)
-            last = self._last.get(topic)
-            if last is not None:
-                self._send(topic, with_open_interest(last, tick.open_interest), OI_CODE)
-
-    def _send(self, topic: str, payload: dict[str, Any], code: int) -> None:
-        # Through the attribute: the connection pool replaces publish_market_data.
-        if self.publish_market_data(topic, payload) is False:
-            self.counts["publish_errors"] += 1
-        else:
-            self.counts["published"] += 1
-            self.published_by_code[code] += 1
 
     def _on_exhausted(self, reason: str) -> None:
         log.critical("jainam_prop stream gave up reconnecting: %s", reason)
@@ -698,27 +467,6 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
             stream.shutdown()  # joins the delivery thread, which takes _lock: not held here
         self._close_own_publisher()
 
-    def _close_own_publisher(self) -> bool:
-        """Close the PUB socket this adapter opened, if any (a host's socket stays open)."""
-        with self._lock:
-            publisher, self._publisher = self._publisher, None
-        if publisher is None:
-            return False
-        publisher.close()
-        self.socket = self.context = None
-        self.zmq_port = None
-        return True
-
-    def _host_publishes(self) -> bool:
-        """True when someone else owns publishing: the connection pool replaced
-        ``publish_market_data`` (or marked us as using its shared publisher), or a host base
-        class opened ``socket`` for us."""
-        return (
-            "publish_market_data" in vars(self)
-            or bool(getattr(self, "_uses_shared_zmq", False))
-            or (self.socket is not None and self._publisher is None)
-        )
-
     def _release_store(self, keep: bool = False) -> None:
         store = self._store
         if store is not None and self._owns_store:
@@ -726,66 +474,14 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
         if not keep:
             self._store = None
 
-    def _build_config(self, user: str, data: Mapping[str, Any]) -> AdapterConfig:
-        overrides: dict[str, Any] = dict(self._stream_options)
-        env = os.environ if self._environ is None else self._environ
-        # OpenAlgo's market-data credentials, unless our own variables are set.
-        for ours, theirs, target in (
-            ("JAINAM_APP_KEY", MARKET_KEY_ENV, "app_key"),
-            ("JAINAM_SECRET_KEY", MARKET_SECRET_ENV, "secret_key"),
-        ):
-            if not env.get(ours) and env.get(theirs):
-                overrides[target] = env[theirs]
-        for name, value in data.items():
-            target = _ALIASES.get(name, name)
-            if target in _CONFIG_FIELDS and value is not None:
-                overrides[target] = value
-        overrides.setdefault("user", user)
-        return AdapterConfig.from_env(self._environ, **overrides)
-
-    def _build_resolver(self, data: Mapping[str, Any]) -> SymbolResolver | None:
-        path = data.get("instrument_master")
-        if path:
-            return MasterFileResolver.from_files(path)
-        if self._resolver is not None:
-            return self._resolver
-        if self._hooks.get_token is not None:
-            return TokenDbResolver(self._hooks.get_token, self._hooks.get_symbol)
-        return MasterFileResolver.from_env(self._environ)
-
-    def _build_store(self, data: Mapping[str, Any]) -> tuple[Any, bool]:
-        given = data.get("store")
-        if given is not None:
-            return given, False
-        from jainam_fsm.store import TokenStore
-
-        kwargs: dict[str, Any] = {}
-        if data.get("database_url"):
-            kwargs["url"] = data["database_url"]
-        if data.get("pepper"):
-            kwargs["pepper"] = data["pepper"]
-        return TokenStore.from_env(self._environ, **kwargs), True
-
     def _host_token(self) -> tuple[str | None, str | None]:
         """The feed token and login user id the host holds (``auth_data`` first)."""
-        data, hooks, user = self._auth_data or {}, self._hooks, self.user_id or ""
-        if data.get("feed_token"):
-            uid = data.get("feed_user_id") or data.get("userID")
-            if uid is None and hooks.get_user_id is not None:
-                uid = hooks.get_user_id(user)
-            return str(data["feed_token"]), None if uid is None else str(uid)
-        token = hooks.get_feed_token(user) if hooks.get_feed_token is not None else None
-        uid = hooks.get_user_id(user) if hooks.get_user_id is not None else None
-        return token, None if uid is None else str(uid)
+        return host_token(self._auth_data, self._hooks, self.user_id or "")
 
     def _store_host_token(self, token: str, user_id: str) -> None:
-        if self._auth_data is not None and self._auth_data.get("feed_token"):
-            self._auth_data["feed_token"], self._auth_data["feed_user_id"] = token, user_id
-        store = self._hooks.store_feed_token
-        if store is not None:
-            store(self.user_id or "", token, user_id)
+        store_host_token(self._auth_data, self._hooks, self.user_id or "", token, user_id)
 
-    def _token_source_factory(self) -> Any:
+    def _token_source_factory(self) -> TokenSourceFactory:
         store, config = self._store, self._config
         assert config is not None
         if self._auth_data is not None:  # hosted: the platform's token, refreshed through it
@@ -797,19 +493,7 @@ class JainamPropWebSocketAdapter(BaseBrokerAdapter):
 
             return hosted
 
-        def make(login: Any, telemetry: TelemetrySink) -> TokenSource:
-            from jainam_fsm.store import StoredTokenSource, TokenBinding
-
-            return StoredTokenSource(
-                store,
-                config.user,
-                login,
-                telemetry,
-                refresh_margin=config.refresh_margin,
-                binding=TokenBinding.for_config(config),
-            )
-
-        return make
+        return stored_token_factory(store, config)
 
 
 def openalgo_adapter_class() -> type[JainamPropWebSocketAdapter]:
