@@ -112,6 +112,9 @@ async def test_async_hooks_run_on_the_host_loop_in_order(tmp_path: Path, sim_eio
         async with asyncio.timeout(5):
             while calls.count("close") < 2:
                 await asyncio.sleep(0.02)
-        assert calls == ["connect", "close", "error", "reconnect", "connect", "close"]
+        # a retry that fails under load adds error/reconnect pairs in the middle, nothing else
+        assert calls[:4] == ["connect", "close", "error", "reconnect"]
+        assert calls[-2:] == ["connect", "close"]
+        assert set(calls[4:-2]) <= {"error", "reconnect"}
         assert all(on_host_loop)
         store.close()
