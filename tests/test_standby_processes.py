@@ -58,6 +58,16 @@ def test_kill_9_of_the_leader(tmp_path: Path) -> None:
         assert leading["subscriptions"] == 3  # the stored desired set, one row per consumer
 
 
+def test_a_follower_that_never_led_exits_0_after_its_duration(tmp_path: Path) -> None:
+    with cluster(tmp_path) as c:
+        a = c.spawn("a")
+        assert c.leader() is a
+        f = c.spawn("f", extra=("--duration", "2"))
+        assert f.proc.wait(60) == 0
+        assert f.events("standby.waiting") and f.lines() == 0
+        assert c.leader() is a
+
+
 def test_sigstop_of_the_leader_then_sigcont_publishes_nothing(tmp_path: Path) -> None:
     with cluster(tmp_path) as c:
         a, b = _start_pair(c)

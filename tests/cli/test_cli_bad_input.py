@@ -77,6 +77,12 @@ CASES: list[tuple[str, list[str], dict[str, str | None]]] = [
     ("user-empty", [*STREAM, "--user-id", ""], {}),
     ("user-too-long", [*STREAM, "--user-id", "u" * 300], {}),
     ("mode-half", [*STREAM, "--broadcast-mode", "Half"], {}),
+    # -- stream: hot standby
+    ("standby-not-postgres", [*STREAM, "--standby", f"mysql://u:{DB_PASSWORD}@h/db"], {}),
+    ("standby-empty", [*STREAM, "--standby", ""], {}),
+    ("fence-without-standby", [*STREAM, "--fence-timeout", "2"], {}),
+    ("fence-zero", [*STREAM, "--standby", "postgresql://u@h/db", "--fence-timeout", "0"], {}),
+    ("fence-inf", [*STREAM, "--standby", "postgresql://u@h/db", "--fence-timeout", "inf"], {}),
     # -- stream: credentials, log level, files
     ("secret-empty", [*STREAM, "--secret-key", ""], {}),
     ("secret-newline", [*STREAM, "--secret-key", f"{ARG_SECRET}\nmore"], {}),
