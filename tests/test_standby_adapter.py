@@ -101,6 +101,7 @@ def test_the_follower_takes_over_the_stored_set_with_its_consumers(
     assert ticks_b.count() == 0
 
     a.shutdown()  # clean stop: the lock goes after the socket is closed
+    assert tel_a.count("standby.fenced") == 0 and tel_a.count("standby.released") == 1
     assert b.wait_ready(20)
     assert b.stats()["standby_role"] == "leader" and b.stats()["standby_takeovers"] == 1
     assert b.registry.consumer_counts() == {

@@ -87,6 +87,7 @@ class Leadership:
             threading.Thread(target=self._watch, name="jainam-standby-fence", daemon=True),
         ]
         self._started = False
+        self._frozen = False
 
     # ------------------------------------------------------------------ public
 
@@ -110,6 +111,7 @@ class Leadership:
     def freeze(self) -> None:
         """Stop publishing and storing now (a clean shutdown has begun); keep the lock until
         :meth:`stop`, so nobody leads while this process still closes its socket."""
+        self._frozen = True  # before the lease goes: the watcher must not call it a fence
         self._valid_until = 0.0
         self._snapshot = lambda: None
 
@@ -287,7 +289,7 @@ class Leadership:
     def _watch(self) -> None:
         while not self._stop.is_set():
             epoch = self._epoch
-            if epoch is None:
+            if epoch is None or self._frozen:  # following, or a clean stop under way
                 self._stop.wait(self.config.heartbeat)
                 continue
             remaining = self._valid_until - time.monotonic()
