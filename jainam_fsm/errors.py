@@ -55,3 +55,13 @@ class SubscriptionRejected(JainamError):
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+
+
+def brief(exc: BaseException) -> str:
+    """Exception type and message, short (200 characters), for telemetry. Only for our own
+    exceptions (:class:`JainamError`), which never carry a secret; a foreign one is named by
+    its type alone."""
+    text = str(exc)
+    if len(text) > 200:
+        text = text[:200] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import random
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -35,35 +34,25 @@ from jainam_fsm.core.ports import (
     FeedToken,
     LinkEvent,
     Readiness,
-    Refusal,
     RefusalHook,
-    RequestOutcome,
     TelemetrySink,
     TokenSource,
     Transport,
     emit_safely,
 )
-from jainam_fsm.core.registry import (
-    DEFAULT_BATCH,
-    Request,
-    SubKey,
-    SubscriptionRegistry,
-    reconcile,
-)
-from jainam_fsm.core.watchdog import StallWatchdog
+from jainam_fsm.core.registry import DEFAULT_BATCH, SubKey, SubscriptionRegistry
+from jainam_fsm.core.replay import DEFAULT_RELEASE_TIMEOUT, SessionReplay
+from jainam_fsm.core.watchdog import Stall, StallTimer, StallWatchdog
 from jainam_fsm.errors import (
     CredentialsRejected,
     JainamError,
-    SubscriptionRejected,
     TokenRejected,
     TokenUnavailable,
     TransportFailure,
+    brief,
 )
 
-#: Replays in a row before a busy registry is left to the next :meth:`Lifecycle.sync`.
-_MAX_REPLAY_ROUNDS = 8
-#: Default bound, in seconds, on the unsubscribes made at shutdown.
-DEFAULT_RELEASE_TIMEOUT = 2.0
+__all__ = ["DEFAULT_RELEASE_TIMEOUT", "ExhaustedHook", "Lifecycle"]
 
 ExhaustedHook = Callable[[str], None]
 
@@ -93,7 +82,7 @@ class Lifecycle:
     subscriptions nobody here made: a previous process's, on a reused stored token. Its
     contents are unknown until listed: on connect, :meth:`Transport.list_subscriptions` is
     asked once per session, and what it lists beyond the desired set is unsubscribed by the
-    replay, before anything is subscribed.
+    replay, before anything is subscribed (:mod:`jainam_fsm.core.replay`, :attr:`session`).
     """
 
     state: str  # set by transitions
@@ -128,34 +117,37 @@ class Lifecycle:
         self._clock = clock
         self._telemetry = telemetry
         self.backoff = BackoffSchedule(policy or BackoffPolicy(), rand or random.random)
-        self.batch = batch
         self._on_exhausted = on_exhausted
-        self._on_refused = on_refused
         self.release_on_shutdown = release_on_shutdown
-        self.release_timeout = float(release_timeout)
+        #: what the server holds for our session, and the replay that changes it
+        self.session = SessionReplay(
+            registry=registry,
+            transport=transport,
+            clock=clock,
+            batch=batch,
+            release_timeout=float(release_timeout),
+            emit=self._emit,
+            internal_error=self._internal_error,
+            on_refused=on_refused,
+        )
         self._timer: Cancellable | None = None
         self._token: FeedToken | None = None
         self._rejected_token: FeedToken | None = None
         self._refreshed = False
-        #: What we know the server has subscribed for our session.
-        self._server: set[SubKey] = set()
-        #: What an earlier session may still have (a new login may keep subscriptions):
-        #: unsubscribed when no longer desired, since we cannot tell.
-        self._maybe_server: set[SubKey] = set()
-        #: Keys the server refused (e.g. limit); not asked again until the next session.
-        self._refused: set[SubKey] = set()
-        #: The session's contents are not known yet (a new token): list them on connect.
-        self._unlisted = True
         #: the sub-state of ``connected``; written only by :meth:`_set_phase`
         self._phase: Phase | None = None
-        self._feed = feed
-        #: the stall policy and its counts (None: no watchdog)
-        self.watchdog = StallWatchdog(stall_timeout) if stall_timeout is not None else None
-        self._watch_timer: Cancellable | None = None
-        #: when the watchdog began watching this connection (``Clock.monotonic``)
-        self._watch_since = 0.0
-        #: registry version the last completed replay made the server match
-        self.synced_version = -1
+        #: the stall watchdog's timer (None: no watchdog)
+        self.stall_timer: StallTimer | None = None
+        if feed is not None and stall_timeout is not None:
+            self.stall_timer = StallTimer(
+                StallWatchdog(stall_timeout),
+                feed,
+                clock,
+                watched=lambda: self.ready and bool(self.session.server),
+                on_stall=self._stalled,
+                telemetry=lambda: self._telemetry,
+                internal_error=self._internal_error,
+            )
         self._last_reason = ""
         self.exhausted_reason: str | None = None
         #: the cause named in the give-up, when it had one (core/causes.py)
@@ -188,9 +180,29 @@ class Lifecycle:
         return self.phase is Phase.READY
 
     @property
+    def watchdog(self) -> StallWatchdog | None:
+        """The stall policy and its counts (None: no watchdog)."""
+        return None if self.stall_timer is None else self.stall_timer.policy
+
+    @property
     def watching(self) -> bool:
         """The stall watchdog's timer is armed (ready, and the server holds a subscription)."""
-        return self._watch_timer is not None
+        return self.stall_timer is not None and self.stall_timer.armed
+
+    @property
+    def batch(self) -> int:
+        """At most this many instruments per subscribe/unsubscribe request."""
+        return self.session.batch
+
+    @property
+    def release_timeout(self) -> float:
+        """Bound, in seconds, on the unsubscribes made at shutdown."""
+        return self.session.release_timeout
+
+    @property
+    def synced_version(self) -> int:
+        """The registry version the last completed replay made the server match."""
+        return self.session.synced_version
 
     @property
     def in_sync(self) -> bool:
@@ -201,18 +213,18 @@ class Lifecycle:
         """Ready (and in sync) or not, with the desired subscriptions the server refused."""
         if not self.in_sync:
             return Readiness(False)
-        return Readiness(True, frozenset(self._refused & self.registry.keys()))
+        return Readiness(True, frozenset(self.session.refused & self.registry.keys()))
 
     @property
     def server_subscriptions(self) -> frozenset[SubKey]:
         """What the server is known to have subscribed for this session."""
-        return frozenset(self._server)
+        return frozenset(self.session.server)
 
     @property
     def refused_subscriptions(self) -> frozenset[SubKey]:
         """Subscriptions the server refused; asked again after an unsubscribe frees room, and
         on every (re)connect."""
-        return frozenset(self._refused)
+        return frozenset(self.session.refused)
 
     def can_fire(self, trigger: Trigger | str) -> bool:
         """Whether ``trigger`` is allowed in the current state (conditions evaluated)."""
@@ -299,10 +311,7 @@ class Lifecycle:
             self._rejected_token = None
         if self._token is None or token.value != self._token.value:
             # A new market-data session: what the server has is unknown now.
-            self._maybe_server |= self._server
-            self._server.clear()
-            self._refused.clear()
-            self._unlisted = True
+            self.session.new_session()
             if self._token is not None:
                 self._emit("session.changed", logging.INFO)
         self._token = token
@@ -325,8 +334,8 @@ class Lifecycle:
         Subscriptions refused earlier (e.g. the limit) are asked for again on every connect.
         """
         self._set_phase(Phase.REPLAYING)
-        self._refused.clear()
-        if self._unlisted and not self._list_session():
+        self.session.refused.clear()
+        if self.session.unlisted and not self._list_session():
             return
         self._replay(reason="reconnect" if self.backoff.attempt else "connect")
 
@@ -404,10 +413,7 @@ class Lifecycle:
         again on the next ``start``."""
         self._cancel_timer()
         self._close_transport()
-        self._maybe_server |= self._server
-        self._server.clear()
-        self._refused.clear()
-        self._unlisted = True
+        self.session.new_session()
         self._rejected_token = None
         self._permanent_streak = 0
         self.backoff.reset()
@@ -422,174 +428,47 @@ class Lifecycle:
             and transition is not None
             and transition.source == State.CONNECTED
         ):
-            self._release()
+            self.session.release()
         self._close_transport()
         self.registry.clear()
-        self._server.clear()
-        self._maybe_server.clear()
-        self._refused.clear()
+        self.session.forget()
         self._token = None
         self._rejected_token = None
 
     # ------------------------------------------------------------------ internals
 
     def _list_session(self) -> bool:
-        """Learn what a session we did not hold before already has. False only when the token
-        was rejected (its trigger is queued).
-
-        The list is hygiene, not a precondition: any other failure leaves the session unlisted
-        (asked again on the next connect) and the replay goes on, so a server whose list route
-        misbehaves cannot keep the stream down.
-        """
+        """List a session we did not hold before (:meth:`SessionReplay.list_session`). False
+        only when the token was rejected (its trigger is queued)."""
         try:
-            listed = self._transport.list_subscriptions()
+            self.session.list_session()
         except TokenRejected:
             self._rejected_token = self._token
             self._queue(Trigger.TOKEN_REJECTED, reason="token_rejected_at_rest")
             return False
-        except Exception as exc:
-            if not isinstance(exc, JainamError):
-                self._internal_error("list_subscriptions", exc)
-            what = _brief(exc) if isinstance(exc, JainamError) else type(exc).__name__
-            self._emit("session.unlisted", logging.WARNING, error=what)
-            return True
-        self._unlisted = False
-        if listed is None:
-            self._emit("session.unlisted", logging.DEBUG)
-            return True
-        foreign = listed - self._server - self.registry.keys()
-        # The list is the truth about this session: the replay unsubscribes what is not
-        # desired (first, so it frees room) and subscribes the rest of the desired set.
-        self._maybe_server = set(listed) - self._server
-        self._emit(
-            "session.listed",
-            logging.WARNING if foreign else logging.INFO,
-            subscriptions=len(listed),
-            undesired=len(foreign),
-        )
         return True
-
-    def _release(self) -> None:
-        """Unsubscribe what the server holds for us, within ``release_timeout`` (best effort):
-        the session outlives this process when the token is stored and reused."""
-        held = set(self._server)
-        if not held:
-            return
-        deadline = self._clock.monotonic() + self.release_timeout
-        released = 0
-        error: str | None = None
-        for req in reconcile(held, set(), self.batch).unsubscribe:
-            remaining = deadline - self._clock.monotonic()
-            if remaining <= 0:
-                error = "timeout"
-                break
-            try:
-                self._transport.release(req.code, req.instruments, remaining)
-            except Exception as exc:  # best effort: the process is going away anyway
-                error = _brief(exc) if isinstance(exc, JainamError) else type(exc).__name__
-                break
-            released += len(req.instruments)
-            self._server -= {(s, i, req.code) for s, i in req.instruments}
-        fields: dict[str, object] = {"released": released, "left": len(held) - released}
-        if error is not None:
-            fields["error"] = error
-        self._emit("shutdown.released", logging.WARNING if error else logging.INFO, **fields)
 
     def _on_timer(self) -> None:
         self._timer = None
         self.fire(Trigger.RETRY, reason="backoff_elapsed")
 
     def _replay(self, *, reason: str) -> bool:
-        """Reconcile until the desired set stops changing. False if interrupted by a failure."""
-        started = self._clock.monotonic()
-        first = self._phase is Phase.REPLAYING
-        subscribed = unsubscribed = already = requests = 0
-        reported: set[SubKey] = set()
-        for _ in range(_MAX_REPLAY_ROUNDS):
-            version = self.registry.version
-            self._refused &= self.registry.keys()  # nobody wants those any more
-            desired = self.registry.keys() - self._refused
-            freed = False
-            plan = reconcile(self._server | (self._maybe_server - desired), desired, self.batch)
-            try:
-                # Unsubscribe first: it frees server-side slots for the new ones.
-                for req in plan.unsubscribe:
-                    requests += 1
-                    self._transport.unsubscribe(req.code, req.instruments)
-                    gone = {(s, i, req.code) for s, i in req.instruments}
-                    self._server -= gone
-                    self._maybe_server -= gone
-                    unsubscribed += len(req.instruments)
-                    freed = True
-                pending = deque(plan.subscribe)
-                while pending:
-                    req = pending.popleft()
-                    keys = [(s, i, req.code) for s, i in req.instruments]
-                    requests += 1
-                    try:
-                        outcome = self._transport.subscribe(req.code, req.instruments)
-                    except SubscriptionRejected as exc:
-                        if len(req.instruments) > 1:
-                            # The batch may not fit the limit as a whole: halve it, so every
-                            # instrument that still fits gets subscribed.
-                            half = len(req.instruments) // 2
-                            pending.appendleft(Request(req.code, req.instruments[half:]))
-                            pending.appendleft(Request(req.code, req.instruments[:half]))
-                            continue
-                        fresh = set(keys) - reported  # one record per key per replay
-                        self._refused.update(keys)
-                        reported.update(fresh)
-                        if fresh:
-                            self._emit(
-                                "replay.refused",
-                                logging.ERROR,
-                                code=req.code,
-                                instruments=len(fresh),
-                                error=_brief(exc),
-                            )
-                            self._notify_refused(Refusal(frozenset(fresh), _brief(exc)))
-                        continue
-                    self._server.update(keys)
-                    if outcome is RequestOutcome.ALREADY:
-                        already += len(keys)
-                    else:
-                        subscribed += len(keys)
-            except TokenRejected:
-                self._rejected_token = self._token
-                self._queue(Trigger.TOKEN_REJECTED, reason="token_rejected_at_rest")
-                return False
-            except TransportFailure as exc:
-                self._lost("replay_failed", exc)
-                return False
-            except Exception as exc:
-                self._internal_error("replay", exc)
-                self._queue(Trigger.CONNECTION_LOST, reason="replay_error")
-                return False
-            if self._phase is Phase.REPLAYING:
-                # The connection is up and the set it was opened for is reconciled: ready now,
-                # not after the rounds a busy registry may add (slow server, constant churn).
-                self._mark_ready()
-            if freed and self._refused:
-                # Unsubscribes freed server-side slots: ask again for what was refused.
-                self._refused.clear()
-                continue
-            if self.registry.version == version:
-                break
-        self.synced_version = version
-        self._maybe_server.clear()
-        if requests or first:
-            self._emit(
-                "replay",
-                logging.INFO,
-                reason=reason,
-                subscribed=subscribed,
-                unsubscribed=unsubscribed,
-                already=already,
-                refused=len(reported),
-                requests=requests,
-                total=len(self._server),
-                duration_ms=round((self._clock.monotonic() - started) * 1000, 3),
-            )
+        """Reconcile (:meth:`SessionReplay.replay`); a connection's first replay marks it ready
+        after its first round. False if interrupted by a failure (its trigger is queued)."""
+        first = self._mark_ready if self._phase is Phase.REPLAYING else None
+        try:
+            self.session.replay(reason=reason, on_first_round=first)
+        except TokenRejected:
+            self._rejected_token = self._token
+            self._queue(Trigger.TOKEN_REJECTED, reason="token_rejected_at_rest")
+            return False
+        except TransportFailure as exc:
+            self._lost("replay_failed", exc)
+            return False
+        except Exception as exc:
+            self._internal_error("replay", exc)
+            self._queue(Trigger.CONNECTION_LOST, reason="replay_error")
+            return False
         self._watch()
         return True
 
@@ -617,62 +496,27 @@ class Lifecycle:
     def _watch(self) -> None:
         """After a replay: watch a ready connection while the server holds a subscription of
         ours (nothing to hear otherwise); the silence counts from when watching began."""
-        if self.watchdog is None or self._phase is not Phase.READY:
+        if self.stall_timer is None or self._phase is not Phase.READY:
             return
-        if not self._server:
-            self._stop_watching()
-        elif self._watch_timer is None:
-            self._watch_since = self._clock.monotonic()
-            self._arm_watch(self.watchdog.first_check())
-
-    def _arm_watch(self, delay: float) -> None:
-        self._watch_timer = self._clock.call_later(delay, self._on_watch)
+        if self.session.server:
+            self.stall_timer.watch()
+        else:
+            self.stall_timer.stop()
 
     def _stop_watching(self) -> None:
-        if self._watch_timer is not None:
-            self._watch_timer.cancel()
-            self._watch_timer = None
+        if self.stall_timer is not None:
+            self.stall_timer.stop()
 
-    def _on_watch(self) -> None:
-        """The watchdog's timer (owner thread): a stall fires ``connection_lost``."""
-        self._watch_timer = None
-        watchdog, feed = self.watchdog, self._feed
-        if watchdog is None or feed is None or not self.ready or not self._server:
-            return
-        now = self._clock.monotonic()
-        try:
-            activity = feed.activity()
-        except Exception as exc:  # a port bug must not stop the watching
-            self._internal_error("feed.activity", exc)
-            self._arm_watch(watchdog.poll)
-            return
-        stall = watchdog.check(now, self._watch_since, activity)
-        if stall is None:
-            self._arm_watch(watchdog.next_check(now, self._watch_since, activity))
-            return
-        fields = stall.fields()
-        if stall.events:
-            fields.update(activity.context)
-        level = logging.ERROR if stall.events else logging.WARNING
-        self._emit(stall.event, level, **fields)
+    def _stalled(self, stall: Stall) -> None:
+        """The watchdog found a stall (reported already): ``connection_lost``."""
         self.fire(STALL_TRIGGER, reason=stall.kind.value)
-
-    def _notify_refused(self, refusal: Refusal) -> None:
-        if self._on_refused is None:
-            return
-        try:
-            self._on_refused(refusal)
-        except Exception as exc:  # a consumer's hook must not break the replay
-            self._internal_error("on_refused", exc)
 
     def _lost(self, where: str, exc: BaseException) -> None:
         """A failed step: name its cause (attached by the edge that raised it), count
         permanent causes in a row, and let the machine's table decide (back off or give up)."""
         cause = cause_of(exc)
         self._permanent_streak = self._permanent_streak + 1 if is_permanent(cause) else 0
-        self._queue(
-            Trigger.CONNECTION_LOST, reason=f"{where} [{cause}]: {_brief(exc)}", cause=cause
-        )
+        self._queue(Trigger.CONNECTION_LOST, reason=f"{where} [{cause}]: {brief(exc)}", cause=cause)
 
     def _queue(self, trigger: Trigger, **kwargs: Any) -> None:
         # The machine is queued: this runs right after the current transition completes.
@@ -715,7 +559,7 @@ class Lifecycle:
             "lifecycle.internal_error",
             logging.ERROR,
             where=where,
-            error=_brief(exc) if isinstance(exc, JainamError) else type(exc).__name__,
+            error=brief(exc) if isinstance(exc, JainamError) else type(exc).__name__,
         )
 
     def _emit(self, event: str, level: int, **fields: object) -> None:
@@ -723,11 +567,3 @@ class Lifecycle:
 
     def __repr__(self) -> str:
         return f"Lifecycle(state={self.state!r}, attempt={self.backoff.attempt})"
-
-
-def _brief(exc: BaseException) -> str:
-    """Exception type and message, short. Port exceptions never carry secrets."""
-    text = str(exc)
-    if len(text) > 200:
-        text = text[:200] + "..."
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

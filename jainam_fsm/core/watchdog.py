@@ -1,10 +1,11 @@
-"""The stall watchdog's policy: when a silent feed counts as stalled, and what the stall says.
+"""The stall watchdog: when a silent feed counts as stalled, what the stall says, and the
+timer that asks.
 
-Pure: no clock, no thread, no I/O. :class:`~jainam_fsm.core.lifecycle.Lifecycle` runs it as a
-timer on its owner thread (``Clock.call_later``) while the stream is ``ready`` and the server
-holds at least one of our subscriptions, and fires ``connection_lost`` with the stall's reason
-when :meth:`StallWatchdog.check` finds one. Time is passed in, so the tests (and Hypothesis)
-drive it with a manual clock.
+:class:`StallWatchdog` is the policy, pure: no clock, no thread, no I/O; time is passed in, so
+the tests (and Hypothesis) drive it with a manual clock. :class:`StallTimer` runs it on the
+lifecycle's owner thread (``Clock.call_later``) while the stream is ``ready`` and the server
+holds at least one of our subscriptions; :class:`~jainam_fsm.core.lifecycle.Lifecycle` fires
+``connection_lost`` with the stall's reason when a check finds one.
 
 The policy (docs/operations.md § 3):
 
@@ -22,11 +23,20 @@ The policy (docs/operations.md § 3):
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from jainam_fsm.core.ports import FeedActivity
+from jainam_fsm.core.ports import (
+    Cancellable,
+    Clock,
+    FeedActivity,
+    FeedMonitor,
+    TelemetrySink,
+    emit_safely,
+)
 
 #: The allowance grows to at most this many times the timeout.
 MAX_FACTOR = 8
@@ -151,3 +161,83 @@ class StallWatchdog:
 
     def __repr__(self) -> str:
         return f"StallWatchdog(timeout={self.timeout!r}, factor={self.factor})"
+
+
+class StallTimer:
+    """The watchdog's timer: checks the feed when a silence could reach the allowance, reports
+    a stall (``connection.stalled`` / ``connection.undecodable``) and hands it to ``on_stall``.
+
+    :param policy: the stall policy and its counts.
+    :param feed: what the tick path saw (the policy's input).
+    :param clock: time and the timer; its callbacks run on the owner thread.
+    :param watched: whether the stream is still to be watched when the timer runs (ready, and
+        the server holds a subscription of ours).
+    :param on_stall: the lifecycle's reaction to a stall found.
+    :param telemetry: returns the sink the report goes to (read at each report).
+    :param internal_error: how a failing ``feed.activity()`` is reported.
+    """
+
+    def __init__(
+        self,
+        policy: StallWatchdog,
+        feed: FeedMonitor,
+        clock: Clock,
+        *,
+        watched: Callable[[], bool],
+        on_stall: Callable[[Stall], None],
+        telemetry: Callable[[], TelemetrySink],
+        internal_error: Callable[[str, BaseException], None],
+    ) -> None:
+        self.policy = policy
+        self._feed = feed
+        self._clock = clock
+        self._watched = watched
+        self._on_stall = on_stall
+        self._telemetry = telemetry
+        self._internal_error = internal_error
+        self._timer: Cancellable | None = None
+        #: when watching began (``Clock.monotonic``): the silence counts from no earlier
+        self.since = 0.0
+
+    @property
+    def armed(self) -> bool:
+        """The timer is set: the stream is being watched."""
+        return self._timer is not None
+
+    def watch(self) -> None:
+        """Watch from now on, unless already watching."""
+        if self._timer is None:
+            self.since = self._clock.monotonic()
+            self._arm(self.policy.first_check())
+
+    def stop(self) -> None:
+        """Stop watching (the timer is cancelled)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _arm(self, delay: float) -> None:
+        self._timer = self._clock.call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if not self._watched():
+            return
+        policy = self.policy
+        now = self._clock.monotonic()
+        try:
+            activity = self._feed.activity()
+        except Exception as exc:  # a port bug must not stop the watching
+            self._internal_error("feed.activity", exc)
+            self._arm(policy.poll)
+            return
+        stall = policy.check(now, self.since, activity)
+        if stall is None:
+            self._arm(policy.next_check(now, self.since, activity))
+            return
+        fields = stall.fields()
+        if stall.events:
+            fields.update(activity.context)
+        level = logging.ERROR if stall.events else logging.WARNING
+        emit_safely(self._telemetry(), stall.event, level, fields)
+        self._on_stall(stall)

@@ -49,6 +49,12 @@ ALLOWANCES = {STALL * 2**k for k in range(MAX_FACTOR.bit_length())}
 STALL_EVENTS = ("connection.stalled", "connection.undecodable")
 
 
+def watch_since(lc: Lifecycle) -> float:
+    """When the watchdog began watching the current connection."""
+    assert lc.stall_timer is not None
+    return lc.stall_timer.since
+
+
 class StallLog(RecordingTelemetry):
     """Also notes, at each stall report, the clock and what the feed had seen by then."""
 
@@ -68,7 +74,7 @@ class StallLog(RecordingTelemetry):
                 (
                     level,
                     self.rig.clock.now,
-                    max(feed.since, lc._watch_since),
+                    max(feed.since, watch_since(lc)),
                     feed.wanted,
                     bool(feed.undecodable),
                     feed.total,
@@ -326,7 +332,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             assert lc.ready
         if lc.watching:
             (timer,) = self.rig.clock.pending
-            since = max(lc._watch_since, self.feed.since)
+            since = max(watch_since(lc), self.feed.since)
             factor = 1 if self.feed.wanted else wd.factor
             assert self.rig.clock.now <= timer.due <= since + STALL * factor + 1e-6
 
