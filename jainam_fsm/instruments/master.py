@@ -37,8 +37,6 @@ __all__ = [
 
 log = logging.getLogger("jainam_fsm.instruments")
 
-_INDEX_SERIES = frozenset({"INDEX", "SPOT"})
-
 
 class UnknownInstrument(JainamError, LookupError):
     """A name the instrument master does not know (the message lists close matches)."""
