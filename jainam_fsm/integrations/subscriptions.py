@@ -84,6 +84,16 @@ class Subscription:
     def target(self) -> Target:
         return (self.exchange, self.symbol, self.mode)
 
+    def apply(self, stream: _Stream, consumer: Hashable) -> None:
+        """Add one want of ``consumer`` on ``stream`` (each of its codes)."""
+        for code in self.codes:
+            stream.subscribe(
+                self.segment,
+                self.instrument_id,
+                code,
+                consumer=(self.exchange, self.symbol, consumer),
+            )
+
     def withdraw(self, stream: _Stream, consumer: Hashable) -> None:
         """Drop one want of ``consumer`` from ``stream`` (each of its codes)."""
         for code in self.codes:
@@ -162,13 +172,7 @@ class SubscriptionBook:
     def replay(self, stream: _Stream) -> None:
         """Subscribe every recorded want on a new ``stream``."""
         for _, sub, consumer in self.wants():
-            for code in sub.codes:
-                stream.subscribe(
-                    sub.segment,
-                    sub.instrument_id,
-                    code,
-                    consumer=(sub.exchange, sub.symbol, consumer),
-                )
+            sub.apply(stream, consumer)
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """``"SYMBOL_EXCHANGE_MODE"`` -> details (with the number of wants)."""
