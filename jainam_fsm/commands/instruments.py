@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from jainam_fsm.commands.market import (
     add_connection_args,
@@ -78,6 +79,14 @@ def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     w.set_defaults(func=_show)
 
 
+def _cached_master(args: argparse.Namespace) -> Any:
+    """The master cached in ``--db``'s store (offline)."""
+    from jainam_fsm.instruments.cache import InstrumentCache
+
+    with open_store(args) as store:
+        return InstrumentCache(store).master()
+
+
 def _download(args: argparse.Namespace) -> int:
     from jainam_fsm.instruments.client import DEFAULT_SEGMENTS
 
@@ -87,7 +96,6 @@ def _download(args: argparse.Namespace) -> int:
         for seg, count in counts.items():
             name = ExchangeSegment(seg).name if seg in ExchangeSegment._value2member_map_ else seg
             print_json({"segment": seg, "name": name, "instruments": count})
-        client.store.close()
     return 0
 
 
@@ -96,12 +104,8 @@ def _search(args: argparse.Namespace) -> int:
         with make_client(args) as client:
             for record in client.search(args.query, limit=args.limit, online=True):
                 print_json(record)
-            client.store.close()
         return 0
-    from jainam_fsm.instruments.cache import InstrumentCache
-
-    with open_store(args) as store:
-        master = InstrumentCache(store).master()
+    master = _cached_master(args)
     if not len(master):
         print(
             "jainam-fsm instruments search: the instrument cache is empty: run "
@@ -115,10 +119,7 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from jainam_fsm.instruments.cache import InstrumentCache
-
-    with open_store(args) as store:
-        master = InstrumentCache(store).master()
+    master = _cached_master(args)
     record = master.lookup(args.instrument)  # UnknownInstrument: one line, exit 1
     out = record.to_dict()
     out["line"] = record.line

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -110,8 +112,10 @@ def open_store(args: argparse.Namespace) -> Any:
     return TokenStore(db_url(args.db))
 
 
-def make_client(args: argparse.Namespace) -> Any:
-    """A :class:`~jainam_fsm.instruments.MarketDataClient` from the flags and environment."""
+@contextmanager
+def make_client(args: argparse.Namespace) -> Iterator[Any]:
+    """A :class:`~jainam_fsm.instruments.MarketDataClient` from the flags and environment, for
+    a ``with`` block; the client and the store it was given are closed at its end."""
     from jainam_fsm.instruments import MarketDataClient
     from jainam_fsm.streaming.config import AdapterConfig
 
@@ -125,7 +129,8 @@ def make_client(args: argparse.Namespace) -> Any:
         "secret_key": args.secret_key,
     }
     config = AdapterConfig.from_env(**overrides)
-    return MarketDataClient(config, store=open_store(args))
+    with open_store(args) as store, MarketDataClient(config, store=store) as client:
+        yield client
 
 
 def print_json(obj: object) -> None:

@@ -86,7 +86,6 @@ def _quote(args: argparse.Namespace) -> int:
     with make_client(args) as client:
         for tick in client.quotes(list(args.instruments), mode=args.mode):
             print(tick_line(tick).decode(), end="")
-        client.store.close()
     return 0
 
 
@@ -99,5 +98,4 @@ def _ohlc(args: argparse.Namespace) -> int:
     with make_client(args) as client:
         for bar in client.ohlc(args.instrument, args.start, end, args.compression):
             print_json(bar.to_dict())
-        client.store.close()
     return 0
