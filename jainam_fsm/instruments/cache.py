@@ -45,7 +45,9 @@ _COLUMNS = (
 
 
 class InstrumentCache:
-    """The cached master in ``store``'s database (the store owns engine, schema and locks)."""
+    """The cached master in ``store``'s database (the store owns engine, schema and locks:
+    :meth:`~jainam_fsm.store.access.StoreAccess.read_connection` and
+    :meth:`~jainam_fsm.store.access.StoreAccess.write_transaction`)."""
 
     def __init__(self, store: TokenStore, *, max_age: float = DEFAULT_MAX_AGE) -> None:
         self.store = store
@@ -70,12 +72,7 @@ class InstrumentCache:
         unique = list({(r["segment"], r["instrument_id"]): r for r in reversed(rows)}.values())
         unique.reverse()
         when = datetime.fromtimestamp(time.time() if now is None else now, UTC)
-        store = self.store
-        store._ensure_schema()
-        with (
-            store._errors("instrument master update"),
-            store._locked_connection("__instruments__", store.lock_timeout) as conn,
-        ):
+        with self.store.write_transaction("instrument master update", "__instruments__") as conn:
             conn.execute(sa.delete(instruments).where(instruments.c.segment.in_(wanted)))
             for i in range(0, len(unique), _CHUNK):
                 conn.execute(sa.insert(instruments), unique[i : i + _CHUNK])
@@ -90,9 +87,7 @@ class InstrumentCache:
 
     def fetched(self) -> dict[int, tuple[datetime, str, int]]:
         """``segment -> (fetched_at, server, rows)`` of every cached segment."""
-        store = self.store
-        store._ensure_schema()
-        with store._errors("instrument master read"), store._engine.connect() as conn:
+        with self.store.read_connection("instrument master read") as conn:
             result = conn.execute(sa.select(fetches)).all()
         return {r.segment: (r.fetched_at, r.server, r.rows) for r in result}
 
@@ -109,12 +104,10 @@ class InstrumentCache:
 
     def master(self, segments: Sequence[int] | None = None) -> InstrumentMaster:
         """The cached master (of ``segments`` only, if given) in memory."""
-        store = self.store
-        store._ensure_schema()
         query = sa.select(*(instruments.c[c] for c in _COLUMNS))
         if segments is not None:
             query = query.where(instruments.c.segment.in_([int(s) for s in segments]))
-        with store._errors("instrument master read"), store._engine.connect() as conn:
+        with self.store.read_connection("instrument master read") as conn:
             result = conn.execute(
                 query.order_by(instruments.c.segment, instruments.c.instrument_id)
             )
@@ -123,12 +116,10 @@ class InstrumentCache:
 
     def get(self, segment: int, instrument_id: int) -> InstrumentInfo | None:
         """One cached instrument, or None."""
-        store = self.store
-        store._ensure_schema()
         query = sa.select(*(instruments.c[c] for c in _COLUMNS)).where(
             instruments.c.segment == int(segment),
             instruments.c.instrument_id == int(instrument_id),
         )
-        with store._errors("instrument master read"), store._engine.connect() as conn:
+        with self.store.read_connection("instrument master read") as conn:
             row = conn.execute(query).first()
         return InstrumentInfo(**dict(row._mapping)) if row is not None else None

@@ -166,6 +166,27 @@ class StoreAccess:
         with self._errors("schema check"), self._engine.connect() as conn:
             return schema.current_revision(conn)
 
+    # -- for jainam-fsm's other tables in this database (the instrument cache) -------------
+
+    @contextmanager
+    def read_connection(self, op: str) -> Iterator[Connection]:
+        """A connection for reads, the schema ensured first; a database failure is raised as
+        :class:`StoreUnavailable` naming ``op``. Internal: for jainam-fsm modules that keep their
+        own tables in the store's database (:mod:`jainam_fsm.instruments.cache`)."""
+        self._ensure_schema()
+        with self._errors(op), self._engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def write_transaction(self, op: str, lock: str) -> Iterator[Connection]:
+        """A transaction holding the lock named ``lock`` (across threads, processes and hosts,
+        granted within ``lock_timeout`` or :class:`StoreLockTimeout`), committed on a clean
+        exit; the schema is ensured first and failures are raised as :class:`StoreUnavailable`
+        naming ``op``. Internal, like :meth:`read_connection`."""
+        self._ensure_schema()
+        with self._errors(op), self._locked_connection(lock, self.lock_timeout) as conn:
+            yield conn
+
     @contextmanager
     def _read_session(self, op: str) -> Iterator[Session]:
         self._ensure_schema()
