@@ -148,7 +148,6 @@ class Lifecycle:
                 telemetry=lambda: self._telemetry,
                 internal_error=self._internal_error,
             )
-        self._last_reason = ""
         self.exhausted_reason: str | None = None
         #: the cause named in the give-up, when it had one (core/causes.py)
         self.exhausted_cause: Cause | None = None
@@ -348,7 +347,6 @@ class Lifecycle:
         self._close_transport()
         reason = str(event.kwargs.get("reason") or event.event.name)
         cause = event.kwargs.get("cause")
-        self._last_reason = reason
         delay = self.backoff.next_delay()
         if delay is None:
             self._queue(
