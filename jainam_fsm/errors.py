@@ -65,3 +65,9 @@ def brief(exc: BaseException) -> str:
     if len(text) > 200:
         text = text[:200] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def describe(exc: BaseException) -> str:
+    """What telemetry may say about any exception: :func:`brief` for our own, the type alone
+    for a foreign one (its text is not ours to vouch for: it may quote a secret)."""
+    return brief(exc) if isinstance(exc, JainamError) else type(exc).__name__

@@ -45,11 +45,11 @@ from jainam_fsm.core.replay import DEFAULT_RELEASE_TIMEOUT, SessionReplay
 from jainam_fsm.core.watchdog import Stall, StallTimer, StallWatchdog
 from jainam_fsm.errors import (
     CredentialsRejected,
-    JainamError,
     TokenRejected,
     TokenUnavailable,
     TransportFailure,
     brief,
+    describe,
 )
 
 __all__ = ["DEFAULT_RELEASE_TIMEOUT", "ExhaustedHook", "Lifecycle"]
@@ -553,12 +553,7 @@ class Lifecycle:
         # A foreign exception's text is not ours to vouch for (it may quote a secret): the type
         # goes to telemetry, the traceback to the (redacting) log.
         logging.getLogger("jainam_fsm.core").debug("internal error in %s", where, exc_info=exc)
-        self._emit(
-            "lifecycle.internal_error",
-            logging.ERROR,
-            where=where,
-            error=brief(exc) if isinstance(exc, JainamError) else type(exc).__name__,
-        )
+        self._emit("lifecycle.internal_error", logging.ERROR, where=where, error=describe(exc))
 
     def _emit(self, event: str, level: int, **fields: object) -> None:
         emit_safely(self._telemetry, event, level, fields)

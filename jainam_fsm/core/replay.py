@@ -22,7 +22,13 @@ from jainam_fsm.core.ports import (
     Transport,
 )
 from jainam_fsm.core.registry import Request, SubKey, SubscriptionRegistry, reconcile
-from jainam_fsm.errors import JainamError, SubscriptionRejected, TokenRejected, brief
+from jainam_fsm.errors import (
+    JainamError,
+    SubscriptionRejected,
+    TokenRejected,
+    brief,
+    describe,
+)
 
 #: Replays in a row before a busy registry is left to the next ``Lifecycle.sync``.
 MAX_REPLAY_ROUNDS = 8
@@ -110,8 +116,7 @@ class SessionReplay:
         except Exception as exc:
             if not isinstance(exc, JainamError):
                 self._internal_error("list_subscriptions", exc)
-            what = brief(exc) if isinstance(exc, JainamError) else type(exc).__name__
-            self._emit("session.unlisted", logging.WARNING, error=what)
+            self._emit("session.unlisted", logging.WARNING, error=describe(exc))
             return
         self.unlisted = False
         if listed is None:
@@ -231,7 +236,7 @@ class SessionReplay:
             try:
                 self._transport.release(req.code, req.instruments, remaining)
             except Exception as exc:  # best effort: the process is going away anyway
-                error = brief(exc) if isinstance(exc, JainamError) else type(exc).__name__
+                error = describe(exc)
                 break
             released += len(req.instruments)
             self.server -= {(s, i, req.code) for s, i in req.instruments}
