@@ -317,8 +317,7 @@ class Lifecycle:
         try:
             self._transport.open(token)
         except TokenRejected:
-            self._rejected_token = token
-            self._queue(Trigger.TOKEN_REJECTED, reason="token_rejected_at_socket")
+            self._token_rejected("token_rejected_at_socket")
         except TransportFailure as exc:
             self._lost("connect_failed", exc)
         except Exception as exc:
@@ -441,8 +440,7 @@ class Lifecycle:
         try:
             self.session.list_session()
         except TokenRejected:
-            self._rejected_token = self._token
-            self._queue(Trigger.TOKEN_REJECTED, reason="token_rejected_at_rest")
+            self._token_rejected("token_rejected_at_rest")
             return False
         return True
 
@@ -457,8 +455,7 @@ class Lifecycle:
         try:
             self.session.replay(reason=reason, on_first_round=first)
         except TokenRejected:
-            self._rejected_token = self._token
-            self._queue(Trigger.TOKEN_REJECTED, reason="token_rejected_at_rest")
+            self._token_rejected("token_rejected_at_rest")
             return False
         except TransportFailure as exc:
             self._lost("replay_failed", exc)
@@ -508,6 +505,12 @@ class Lifecycle:
     def _stalled(self, stall: Stall) -> None:
         """The watchdog found a stall (reported already): ``connection_lost``."""
         self.fire(STALL_TRIGGER, reason=stall.kind.value)
+
+    def _token_rejected(self, reason: str) -> None:
+        """A port call refused the current token: the refresh on re-entering
+        ``authenticating`` asks the source for another one."""
+        self._rejected_token = self._token
+        self._queue(Trigger.TOKEN_REJECTED, reason=reason)
 
     def _lost(self, where: str, exc: BaseException) -> None:
         """A failed step: name its cause (attached by the edge that raised it), count
