@@ -400,9 +400,7 @@ class Lifecycle:
         """Revive: a fresh budget of attempts."""
         self.exhausted_reason = None
         self.exhausted_cause = None
-        self._permanent_streak = 0
-        self.backoff.reset()
-        self._rejected_token = None
+        self._fresh_budget()
 
     def on_enter_idle(self, event: EventData) -> None:
         """Step down (hot standby: leadership lost): timer and socket gone, the registry kept.
@@ -411,9 +409,7 @@ class Lifecycle:
         self._cancel_timer()
         self._close_transport()
         self.session.new_session()
-        self._rejected_token = None
-        self._permanent_streak = 0
-        self.backoff.reset()
+        self._fresh_budget()
 
     def on_enter_shut_down(self, event: EventData) -> None:
         """Tear down: timer, our server subscriptions (unless kept), socket, registry, session
@@ -471,11 +467,16 @@ class Lifecycle:
         # Reset only now: the connection is up *and* subscriptions are reconciled.
         self._set_phase(Phase.READY)
         attempts = self.backoff.attempt
+        self._fresh_budget()
+        self._refreshed = False
+        self._emit("connection.ready", logging.INFO, after_attempts=attempts)
+
+    def _fresh_budget(self) -> None:
+        """Attempts start over (ready, revived, stepped down): the backoff counter, the
+        permanent-failure streak and the remembered rejected token."""
         self.backoff.reset()
         self._permanent_streak = 0
-        self._refreshed = False
         self._rejected_token = None
-        self._emit("connection.ready", logging.INFO, after_attempts=attempts)
 
     def _set_phase(self, phase: Phase | None) -> None:
         """The one writer of the ``connected`` sub-state; only declared moves
