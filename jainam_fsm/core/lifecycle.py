@@ -170,8 +170,9 @@ class Lifecycle:
 
     @property
     def phase(self) -> Phase | None:
-        """The sub-state of ``connected`` (``replaying`` or ``ready``); None elsewhere."""
-        return self._phase if self.state == State.CONNECTED else None
+        """The sub-state of ``connected`` (``replaying`` or ``ready``); None elsewhere (set on
+        entering ``connected``, cleared on leaving it)."""
+        return self._phase
 
     @property
     def ready(self) -> bool:
