@@ -68,6 +68,13 @@ def is_permanent(cause: Cause | str | None) -> bool:
     return cause in PERMANENT
 
 
+def cause_fields(cause: Cause | str | None) -> dict[str, object]:
+    """The telemetry fields a failure's cause adds (``cause``, ``permanent``); none without one."""
+    if cause is None:
+        return {}
+    return {"cause": str(cause), "permanent": is_permanent(cause)}
+
+
 def cause_of(exc: BaseException | None) -> Cause:
     """The cause an edge attached to ``exc`` or to an exception it was raised from.
 

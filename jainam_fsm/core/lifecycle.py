@@ -16,7 +16,7 @@ from typing import Any
 from transitions import EventData, Machine, MachineError
 
 from jainam_fsm.core.backoff import BackoffPolicy, BackoffSchedule
-from jainam_fsm.core.causes import DESCRIPTIONS, Cause, cause_of, is_permanent
+from jainam_fsm.core.causes import DESCRIPTIONS, Cause, cause_fields, cause_of, is_permanent
 from jainam_fsm.core.machine import (
     CONNECT_TRIGGERS,
     LINK_TRIGGERS,
@@ -360,10 +360,8 @@ class Lifecycle:
             "max_attempts": self.backoff.policy.max_attempts,
             "delay": round(delay, 3),
             "reason": reason,
+            **cause_fields(cause),
         }
-        if cause is not None:
-            fields["cause"] = str(cause)
-            fields["permanent"] = is_permanent(cause)
         # A cause retrying cannot fix is an ERROR from its first attempt.
         level = logging.ERROR if is_permanent(cause) else logging.WARNING
         self._emit("reconnect.scheduled", level, **fields)
@@ -386,11 +384,7 @@ class Lifecycle:
             )
         self.exhausted_reason = reason
         self.exhausted_cause = Cause(cause) if cause is not None else None
-        fields: dict[str, object] = {"reason": reason}
-        if cause is not None:
-            fields["cause"] = str(cause)
-            fields["permanent"] = is_permanent(cause)
-        self._emit("lifecycle.exhausted", logging.CRITICAL, **fields)
+        self._emit("lifecycle.exhausted", logging.CRITICAL, reason=reason, **cause_fields(cause))
         if self._on_exhausted is not None:
             try:
                 self._on_exhausted(reason)
