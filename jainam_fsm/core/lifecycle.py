@@ -4,6 +4,13 @@ A :class:`Lifecycle` is owned by one thread (or task): call :meth:`Lifecycle.fir
 :meth:`Lifecycle.sync` only from there. Ports may block; no lock is held while they do. The
 callbacks below are named after the states they belong to (``on_enter_<state>``), so a
 reader finds a state's behaviour from its name.
+
+The work the states start lives beside this module: the session's subscriptions and their
+replay in :mod:`jainam_fsm.core.replay`, the stall watchdog's timer in
+:mod:`jainam_fsm.core.watchdog`. What stays here is the machine's own, and is kept in one
+place on purpose (so the module is past 400 lines): a callback per state, which trigger each
+failure fires, the ``connected`` sub-state, and the attempt accounting (the backoff counter,
+the refresh once per attempt, permanent causes in a row).
 """
 
 from __future__ import annotations
