@@ -43,6 +43,10 @@ class Request:
     code: int
     instruments: tuple[Instrument, ...]
 
+    def keys(self) -> frozenset[SubKey]:
+        """The server subscriptions the request is about."""
+        return frozenset((s, i, self.code) for s, i in self.instruments)
+
 
 @dataclass(frozen=True, slots=True)
 class Plan:

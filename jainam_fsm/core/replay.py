@@ -154,7 +154,7 @@ class SessionReplay:
             for req in plan.unsubscribe:
                 requests += 1
                 self._transport.unsubscribe(req.code, req.instruments)
-                gone = {(s, i, req.code) for s, i in req.instruments}
+                gone = req.keys()
                 self.server -= gone
                 self.maybe_server -= gone
                 unsubscribed += len(req.instruments)
@@ -162,7 +162,7 @@ class SessionReplay:
             pending = deque(plan.subscribe)
             while pending:
                 req = pending.popleft()
-                keys = [(s, i, req.code) for s, i in req.instruments]
+                keys = req.keys()
                 requests += 1
                 try:
                     outcome = self._transport.subscribe(req.code, req.instruments)
@@ -174,7 +174,7 @@ class SessionReplay:
                         pending.appendleft(Request(req.code, req.instruments[half:]))
                         pending.appendleft(Request(req.code, req.instruments[:half]))
                         continue
-                    fresh = set(keys) - reported  # one record per key per replay
+                    fresh = keys - reported  # one record per key per replay
                     self.refused.update(keys)
                     reported.update(fresh)
                     if fresh:
@@ -185,7 +185,7 @@ class SessionReplay:
                             instruments=len(fresh),
                             error=brief(exc),
                         )
-                        self._notify_refused(Refusal(frozenset(fresh), brief(exc)))
+                        self._notify_refused(Refusal(fresh, brief(exc)))
                     continue
                 self.server.update(keys)
                 if outcome is RequestOutcome.ALREADY:
@@ -239,7 +239,7 @@ class SessionReplay:
                 error = describe(exc)
                 break
             released += len(req.instruments)
-            self.server -= {(s, i, req.code) for s, i in req.instruments}
+            self.server -= req.keys()
         fields: dict[str, object] = {"released": released, "left": len(held) - released}
         if error is not None:
             fields["error"] = error
