@@ -27,7 +27,7 @@ from collections.abc import Hashable, Mapping
 from typing import Any
 
 from jainam_fsm.core.machine import State
-from jainam_fsm.core.ports import TelemetrySink, TokenSource
+from jainam_fsm.core.ports import TelemetrySink
 from jainam_fsm.errors import ConfigError, JainamError
 from jainam_fsm.integrations.base import (
     BaseBrokerAdapter,
@@ -39,15 +39,7 @@ from jainam_fsm.integrations.base import (
     resolve_request,
     success_response,
 )
-from jainam_fsm.integrations.credentials import (
-    TokenSourceFactory,
-    build_config,
-    build_resolver,
-    build_store,
-    host_token,
-    store_host_token,
-    stored_token_factory,
-)
+from jainam_fsm.integrations.credentials import FeedSetup
 from jainam_fsm.integrations.fanout import TickFanout
 from jainam_fsm.integrations.openalgo import HostTokenSource, OpenAlgoHooks, openalgo_base
 from jainam_fsm.integrations.openalgo import is_auth_error as _is_auth_error
@@ -56,7 +48,6 @@ from jainam_fsm.integrations.subscriptions import SubKey, SubscriptionBook
 from jainam_fsm.integrations.symbols import SymbolResolver
 from jainam_fsm.integrations.zmq_side import ZmqSide
 from jainam_fsm.streaming.adapter import StreamingAdapter
-from jainam_fsm.streaming.config import AdapterConfig
 from jainam_fsm.telemetry import REDACTOR
 
 __all__ = [
@@ -116,33 +107,24 @@ class JainamPropWebSocketAdapter(ZmqSide, BaseBrokerAdapter):
         standby: Any = None,
     ) -> None:
         self._standby = standby
-        self._hooks_arg = hooks
-        self._hooks: OpenAlgoHooks = hooks or OpenAlgoHooks()
+        self._setup = FeedSetup(resolver, hooks, environ, stream_options)
         self._connected_flag = False
         self.socket: Any = None  # ZmqSide: host base classes may set these in __init__
         self.context: Any = None
         self.zmq_port: int | None = None
-        self._resolver = resolver
         self._zmq_address = zmq_address
         self._environ = environ
         self._telemetry = telemetry
-        self._stream_options = dict(stream_options or {})
         self._life = threading.Lock()  # serializes initialize/connect/disconnect
         self._lock = threading.RLock()  # guards subscriptions, routes and the publisher
         self._book = SubscriptionBook()
-        self._config: AdapterConfig | None = None
-        self._store: Any = None
-        self._owns_store = False
         self._stream: StreamingAdapter | None = None
         self._publisher: ZmqPublisher | None = None
         self.broker_name: str | None = None
-        self.user_id: str | None = None
         self.counts: Counter[str] = Counter()
         self._fanout = TickFanout(self._book, self, self._lock, self.counts)
         #: messages published per XTS message code of the tick behind them
         self.published_by_code: Counter[int] = self._fanout.published_by_code
-        self.token_source: HostTokenSource | None = None
-        self._auth_data: dict[str, Any] | None = None
         # A host base class (OpenAlgo's) sets up its ZeroMQ side here; ours has no __init__.
         super().__init__()
 
@@ -186,28 +168,21 @@ class JainamPropWebSocketAdapter(ZmqSide, BaseBrokerAdapter):
             return error_response(
                 ErrorCode.AUTH_ERROR, "authentication failed: auth_data reports a failed login"
             )
-        if self._hooks_arg is None:
-            self._hooks = OpenAlgoHooks.from_openalgo()
+        self._setup.bind_hooks()
         if force:
             self.clear_auth_cache_for_user(user_id.strip())
         with self._life:
             self._stop_stream()
-            hosted = bool(data.get("feed_token")) or self._hooks.has_tokens
             try:
-                config = build_config(user_id.strip(), data, self._stream_options, self._environ)
-                resolver = build_resolver(data, self._resolver, self._hooks, self._environ)
-                store, owns = (None, False) if hosted else build_store(data, self._environ)
+                settled = self._setup.prepare(user_id.strip(), data)
             except ConfigError as exc:
                 return error_response(ErrorCode.CONFIG_ERROR, REDACTOR(str(exc)))
             except OSError as exc:
                 return error_response(
                     ErrorCode.CONFIG_ERROR, f"instrument master: {type(exc).__name__}: {exc}"
                 )
-            self._release_store()
-            self._config, self._store, self._owns_store = config, store, owns
-            self._auth_data = data if hosted else None
-            self._resolver = resolver
-            self.broker_name, self.user_id = broker_name.strip(), user_id.strip()
+            self._setup.adopt(settled)
+            self.broker_name = broker_name.strip()
         log.info("jainam_prop adapter initialized for user %s", self.user_id)
         return None
 
@@ -217,7 +192,7 @@ class JainamPropWebSocketAdapter(ZmqSide, BaseBrokerAdapter):
         Idempotent while connected; revives a stream that gave up reconnecting.
         """
         with self._life:
-            config = self._config
+            config = self._setup.config
             if config is None:
                 return self._not_initialized()
             stream = self._stream
@@ -232,7 +207,7 @@ class JainamPropWebSocketAdapter(ZmqSide, BaseBrokerAdapter):
                 stream = StreamingAdapter(
                     config,
                     self._fanout.on_tick,
-                    token_source=self._token_source_factory(),
+                    token_source=self._setup.token_source_factory(),
                     on_exhausted=self._on_exhausted,
                     telemetry=self._telemetry,
                     standby=self._standby,
@@ -259,7 +234,7 @@ class JainamPropWebSocketAdapter(ZmqSide, BaseBrokerAdapter):
         and its context, and release the store. Recorded subscriptions are kept. Idempotent."""
         with self._life:
             self._stop_stream()
-            self._release_store(keep=True)
+            self._setup.release_store(keep=True)
         # Through the attribute: the connection pool disables it while it disconnects us.
         self.cleanup_zmq()
         return None
@@ -274,7 +249,7 @@ class JainamPropWebSocketAdapter(ZmqSide, BaseBrokerAdapter):
         consumer: Hashable = DEFAULT_CONSUMER,
     ) -> dict[str, Any]:
         """Want ``symbol`` on ``exchange`` in ``mode`` for ``consumer`` (one more want)."""
-        if self._config is None:
+        if self._setup.config is None:
             return self._not_initialized()
         checked = check_request(symbol, exchange, mode)
         if isinstance(checked, Rejected):
@@ -284,7 +259,7 @@ class JainamPropWebSocketAdapter(ZmqSide, BaseBrokerAdapter):
         if isinstance(depth, Rejected):
             return depth.envelope()
         actual, fallback = depth
-        resolved = resolve_request(self._resolver, sym, exch)
+        resolved = resolve_request(self._setup.resolver, sym, exch)
         if isinstance(resolved, Rejected):
             return resolved.envelope()
         segment, instrument_id = resolved
@@ -323,7 +298,7 @@ class JainamPropWebSocketAdapter(ZmqSide, BaseBrokerAdapter):
     ) -> dict[str, Any]:
         """Drop one want of ``consumer``. The feed stays up; the XTS subscription goes only
         when nobody wants it, and from then on nothing is published under its topic."""
-        if self._config is None:
+        if self._setup.config is None:
             return self._not_initialized()
         checked = check_request(symbol, exchange, mode)
         if isinstance(checked, Rejected):
@@ -356,7 +331,7 @@ class JainamPropWebSocketAdapter(ZmqSide, BaseBrokerAdapter):
 
     def unsubscribe_all(self) -> dict[str, Any]:
         """Drop every want of every consumer (OpenAlgo's pool calls it); the feed stays up."""
-        if self._config is None:
+        if self._setup.config is None:
             return self._not_initialized()
         with self._lock:
             dropped = 0
@@ -377,7 +352,7 @@ class JainamPropWebSocketAdapter(ZmqSide, BaseBrokerAdapter):
     def clear_auth_cache_for_user(self, user_id: str) -> None:
         """Drop the host's cached tokens of ``user_id`` (OpenAlgo: its auth caches); the next
         read goes to the database. Never raises."""
-        clear = self._hooks.clear_cache
+        clear = self._setup.hooks.clear_cache
         if clear is None:
             parent = getattr(super(), "clear_auth_cache_for_user", None)
             clear = parent
@@ -414,6 +389,20 @@ class JainamPropWebSocketAdapter(ZmqSide, BaseBrokerAdapter):
     def subscriptions(self, value: Mapping[str, Any]) -> None:
         """Assignments (OpenAlgo's base ``__init__`` sets ``{}``) are ignored: the registry is
         the adapter's own; unsubscribe to forget wants."""
+
+    @property
+    def user_id(self) -> str | None:
+        """The user ``initialize`` configured (the token-store key); None before."""
+        return self._setup.user
+
+    @user_id.setter
+    def user_id(self, value: str | None) -> None:
+        self._setup.user = value
+
+    @property
+    def token_source(self) -> HostTokenSource | None:
+        """Hosted: the token source of the running stream (its ``logins``/``reused``)."""
+        return self._setup.token_source
 
     @property
     def stream(self) -> StreamingAdapter | None:
@@ -466,34 +455,6 @@ class JainamPropWebSocketAdapter(ZmqSide, BaseBrokerAdapter):
         if stream is not None:
             stream.shutdown()  # joins the delivery thread, which takes _lock: not held here
         self._close_own_publisher()
-
-    def _release_store(self, keep: bool = False) -> None:
-        store = self._store
-        if store is not None and self._owns_store:
-            store.close()  # disposes connections; the store stays usable
-        if not keep:
-            self._store = None
-
-    def _host_token(self) -> tuple[str | None, str | None]:
-        """The feed token and login user id the host holds (``auth_data`` first)."""
-        return host_token(self._auth_data, self._hooks, self.user_id or "")
-
-    def _store_host_token(self, token: str, user_id: str) -> None:
-        store_host_token(self._auth_data, self._hooks, self.user_id or "", token, user_id)
-
-    def _token_source_factory(self) -> TokenSourceFactory:
-        store, config = self._store, self._config
-        assert config is not None
-        if self._auth_data is not None:  # hosted: the platform's token, refreshed through it
-
-            def hosted(login: Any, telemetry: TelemetrySink) -> TokenSource:
-                source = HostTokenSource(self._host_token, login, self._store_host_token)
-                self.token_source = source
-                return source
-
-            return hosted
-
-        return stored_token_factory(store, config)
 
 
 def openalgo_adapter_class() -> type[JainamPropWebSocketAdapter]:
