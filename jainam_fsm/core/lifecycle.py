@@ -152,7 +152,7 @@ class Lifecycle:
                 clock,
                 watched=lambda: self.ready and bool(self.session.server),
                 on_stall=self._stalled,
-                telemetry=lambda: self._telemetry,
+                emit=self._emit,
                 internal_error=self._internal_error,
             )
         self.exhausted_reason: str | None = None

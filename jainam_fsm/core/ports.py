@@ -209,6 +209,14 @@ class TelemetrySink(Protocol):
     def emit(self, event: str, level: int, fields: dict[str, object]) -> None: ...
 
 
+#: ``emit(event, level, **fields)``: a machine's telemetry, which never raises (the
+#: :class:`~jainam_fsm.core.lifecycle.Lifecycle` hands its own to the pieces it runs).
+Emit = Callable[..., None]
+#: ``internal_error(where, exc)``: a foreign exception (a port bug), reported without its
+#: message.
+InternalError = Callable[[str, BaseException], None]
+
+
 def emit_safely(sink: TelemetrySink, event: str, level: int, fields: dict[str, object]) -> None:
     """Emit through ``sink``; a sink that raises is logged, never propagated (telemetry must
     not break the machine, a token refresh or the watchdog)."""

@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 from jainam_fsm.core.ports import (
     Clock,
+    Emit,
+    InternalError,
     Refusal,
     RefusalHook,
     RequestOutcome,
@@ -34,11 +36,6 @@ from jainam_fsm.errors import (
 MAX_REPLAY_ROUNDS = 8
 #: Default bound, in seconds, on the unsubscribes made at shutdown.
 DEFAULT_RELEASE_TIMEOUT = 2.0
-
-#: ``emit(event, level, **fields)``: the lifecycle's telemetry (never raises).
-Emit = Callable[..., None]
-#: ``internal_error(where, exc)``: a foreign exception, reported without its message.
-InternalError = Callable[[str, BaseException], None]
 
 
 class SessionReplay:

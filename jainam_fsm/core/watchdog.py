@@ -32,10 +32,10 @@ from enum import StrEnum
 from jainam_fsm.core.ports import (
     Cancellable,
     Clock,
+    Emit,
     FeedActivity,
     FeedMonitor,
-    TelemetrySink,
-    emit_safely,
+    InternalError,
 )
 
 #: The allowance grows to at most this many times the timeout.
@@ -173,7 +173,7 @@ class StallTimer:
     :param watched: whether the stream is still to be watched when the timer runs (ready, and
         the server holds a subscription of ours).
     :param on_stall: the lifecycle's reaction to a stall found.
-    :param telemetry: returns the sink the report goes to (read at each report).
+    :param emit: telemetry (the report).
     :param internal_error: how a failing ``feed.activity()`` is reported.
     """
 
@@ -185,15 +185,15 @@ class StallTimer:
         *,
         watched: Callable[[], bool],
         on_stall: Callable[[Stall], None],
-        telemetry: Callable[[], TelemetrySink],
-        internal_error: Callable[[str, BaseException], None],
+        emit: Emit,
+        internal_error: InternalError,
     ) -> None:
         self.policy = policy
         self._feed = feed
         self._clock = clock
         self._watched = watched
         self._on_stall = on_stall
-        self._telemetry = telemetry
+        self._emit = emit
         self._internal_error = internal_error
         self._timer: Cancellable | None = None
         #: when watching began (``Clock.monotonic``): the silence counts from no earlier
@@ -239,5 +239,5 @@ class StallTimer:
         if stall.events:
             fields.update(activity.context)
         level = logging.ERROR if stall.events else logging.WARNING
-        emit_safely(self._telemetry(), stall.event, level, fields)
+        self._emit(stall.event, level, **fields)
         self._on_stall(stall)
