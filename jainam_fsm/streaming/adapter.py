@@ -17,35 +17,21 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections import Counter
 from collections.abc import Callable, Hashable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from jainam_fsm.core.lifecycle import Lifecycle
 from jainam_fsm.core.machine import State, Trigger
-from jainam_fsm.core.ports import (
-    LinkEvent,
-    Readiness,
-    RefusalHook,
-    TelemetrySink,
-    TokenSource,
-)
+from jainam_fsm.core.ports import LinkEvent, Readiness, RefusalHook, TelemetrySink, TokenSource
 from jainam_fsm.core.registry import DEFAULT_CONSUMER, SubscriptionRegistry
 from jainam_fsm.errors import JainamError
 from jainam_fsm.instruments.modes import Mode
-from jainam_fsm.streaming.autoapi import AutoApi
+from jainam_fsm.streaming import stats as _stats
+from jainam_fsm.streaming import wiring
 from jainam_fsm.streaming.config import AdapterConfig
-from jainam_fsm.streaming.delivery import Delivery
-from jainam_fsm.streaming.flavour import Flavour
-from jainam_fsm.streaming.hooks import Callbacks, Dispatcher, Hook, HookTee, TicksCallback
-from jainam_fsm.streaming.ingest import Ingest
-from jainam_fsm.streaming.ioloop import IoThread
-from jainam_fsm.streaming.supervisor import Supervisor
-from jainam_fsm.streaming.transport import XtsTransport
-from jainam_fsm.streaming.watchdog import DropReporter, TickPathMonitor
+from jainam_fsm.streaming.hooks import Callbacks, TicksCallback
 from jainam_fsm.telemetry import REDACTOR, LoggingTelemetry
-from jainam_fsm.transport.rest import LoginResult, XtsRestClient
+from jainam_fsm.transport.rest import LoginResult
 from jainam_fsm.xts.ticks import MarketStatus, Tick
 
 if TYPE_CHECKING:  # imported when used: instruments.master imports jainam_fsm.integrations,
@@ -57,15 +43,6 @@ log = logging.getLogger("jainam_fsm.streaming")
 TickCallback = Callable[[Tick], None]
 StatusCallback = Callable[[MarketStatus], None]
 TokenSourceFactory = Callable[[Callable[[], LoginResult], TelemetrySink], TokenSource]
-
-
-def _cached_master() -> InstrumentMaster:
-    """The instrument master cached in the token store named by the environment."""
-    from jainam_fsm.instruments.cache import InstrumentCache
-    from jainam_fsm.store import TokenStore
-
-    with TokenStore.from_env() as store:
-        return InstrumentCache(store).master()
 
 
 class AdapterShutDown(JainamError):
@@ -140,24 +117,17 @@ class StreamingAdapter:
         self._on_refused = on_refused
         self.telemetry: TelemetrySink = telemetry or LoggingTelemetry()
         self.registry = SubscriptionRegistry()
-        # Names and modes; symbols stamped on delivered ticks (jainam_fsm.instruments.wants).
-        from jainam_fsm.instruments.wants import Wants
-
-        self._wants = Wants(instruments, loader=_cached_master)
-        self._standby: Any = None
-        if standby is not None:
-            from jainam_fsm.standby.link import StandbyLink
-
-            self._standby = StandbyLink(
-                standby,
-                base_url=config.base_url,
-                app_key=config.app_key,
-                registry=self.registry,
-                telemetry=self.telemetry,
-                post=lambda action: self._supervisor.post(action),  # noqa: PLW0108 (made below)
-                start=self._connect_action,
-                step_down=self._step_down_action,
-            )
+        self._wants = wiring.names(instruments)
+        self._standby: Any = wiring.standby_link(
+            standby,
+            config,
+            registry=self.registry,
+            telemetry=self.telemetry,
+            post=lambda action: self._supervisor.post(action),  # noqa: PLW0108 (made below)
+            start=self._connect_action,
+            step_down=self._step_down_action,
+        )
+        if self._standby is not None:
             # Ticks and statuses reach the consumer only while this process leads.
             self.callbacks = self._standby.gate(self.callbacks)
         self._token_source_arg = token_source
@@ -165,64 +135,20 @@ class StreamingAdapter:
         self._started = False
         self._closed = False
         self._shutdown_done = threading.Event()
-        # Keys exist up front: stats() copies this dict while other threads count.
-        self._counts: Counter[str] = Counter(
-            dict.fromkeys(
-                (
-                    "logins",
-                    "link_lost",
-                    "link_token_rejected",
-                ),
-                0,
-            )
-        )
-        self._io = IoThread()
-        # The stall watchdog is a timer of the lifecycle (core/watchdog.py); the periodic
-        # tick only reports dropped ticks.
-        self._supervisor = Supervisor(tick=1.0, on_tick=self._housekeeping)
-        self._dispatcher = Dispatcher(
-            self.callbacks,
-            self.registry.wants,
-            lambda: self._closed,
-            symbols=self._wants.symbols,
-        )
-        self._delivery: Delivery[Tick | MarketStatus] = Delivery(
-            self._dispatcher,
-            capacity=config.queue_size,
-            inline=config.delivery == "inline",
-            linger=config.delivery_linger,
-            batched=True,
-        )
-        self._hook_tee = HookTee(self.telemetry, self._post_hook, self._dispatcher.wanted_hooks())
-        self._ingest = Ingest(self.registry, self._delivery.put, self._delivery.put_many)
-        self._flavour = Flavour(config.api_str, config.prefix_str, config.socket_path_str)
-        self._rest = XtsRestClient(
-            config.base_url,
-            prefix=self._flavour.prefix,
-            timeout=config.request_timeout,
-            verify_tls=config.verify_tls,
-        )
-        self._auto_api = AutoApi(
-            self._flavour,
-            rest=self._rest,
-            io=self._io,
-            telemetry=self.telemetry,
-            timeout=config.request_timeout + 1,
-        )
-        self._transport = XtsTransport(
+        self._counts = _stats.new_counts()
+        self._parts = parts = wiring.build_parts(
             config,
-            io=self._io,
-            rest=self._rest,
-            on_data=self._ingest.on_data,
-            on_link=self._on_link,
-            on_snapshot=self._ingest,
-            flavour=self._flavour,
-            on_binary=self._ingest.on_binary,
+            callbacks=self.callbacks,
+            registry=self.registry,
             telemetry=self.telemetry,
-            wants=self.registry.wants,
-            before_open=self._auto_api.before_open,
+            symbols=self._wants.symbols,
+            closed=lambda: self._closed,
+            on_link=self._on_link,
         )
-        self._drops = DropReporter(self._delivery, self.telemetry)
+        # The parts the adapter drives itself (the others are reached through self._parts).
+        self._io, self._supervisor, self._rest = parts.io, parts.supervisor, parts.rest
+        self._delivery, self._transport = parts.delivery, parts.transport
+        self._flavour = parts.flavour
         self._sync_pending = False
         self._tokens: TokenSource | None = None
         self._lifecycle: Lifecycle | None = None
@@ -262,10 +188,7 @@ class StreamingAdapter:
         self._check_open()
         wants = self._wants.expand(instrument, instrument_id, code, mode, api=self._flavour.api)
         new = self._wants.add(self.registry, consumer, wants)
-        if self._standby is not None:
-            self._standby.changed()
-        if new:
-            self._post_sync()
+        self._changed(sync=new)
         return new
 
     def unsubscribe(
@@ -281,10 +204,7 @@ class StreamingAdapter:
         server is told only when no consumer wants an instrument any more (returns True then)."""
         wants = self._wants.expand(instrument, instrument_id, code, mode, api=self._flavour.api)
         gone = self._wants.remove(self.registry, consumer, wants)
-        if self._standby is not None:
-            self._standby.changed()
-        if gone:
-            self._post_sync()
+        self._changed(sync=gone)
         return gone
 
     def set_mode(
@@ -299,10 +219,7 @@ class StreamingAdapter:
         self._check_open()
         wants = self._wants.expand(instruments, None, None, mode, api=self._flavour.api)
         switched = self._wants.switch(self.registry, consumer, wants)
-        if self._standby is not None:
-            self._standby.changed()
-        if switched:
-            self._post_sync()
+        self._changed(sync=switched)
 
     def state(self) -> State:
         """The current lifecycle state."""
@@ -313,49 +230,14 @@ class StreamingAdapter:
 
     def stats(self) -> dict[str, Any]:
         """Counters: ticks received/delivered/dropped/filtered, decode errors, reconnects..."""
-        lc = self._lifecycle
-        pings, pongs = self._transport.heartbeat()
-        out: dict[str, Any] = dict(self._counts)
-        watchdog = lc.watchdog if lc else None
-        out["stalls"] = watchdog.stalls if watchdog else 0
-        out["undecodable_stalls"] = watchdog.undecodable_stalls if watchdog else 0
-        out.update(self._ingest.stats())
-        out.update(
-            state=self.state().value,
-            attempt=lc.backoff.attempt if lc else 0,
-            ready=bool(lc and lc.ready),
-            subscriptions=len(self.registry),
-            server_subscriptions=len(lc.server_subscriptions) if lc else 0,
-            refused_subscriptions=len(lc.refused_subscriptions) if lc else 0,
-            ticks_delivered=self._delivery.delivered,
-            ticks_dropped=self._delivery.dropped,
-            queue_depth=self._delivery.depth(),
-            queue_high_water=self._delivery.high_water,
-            callback_errors=self._delivery.callback_errors + sum(self._dispatcher.errors.values()),
-            callback_errors_by_kind=dict(self._dispatcher.errors),
-            callbacks_slow_by_kind=dict(self._dispatcher.slow),
-            ticks_discarded_unsubscribed=self._dispatcher.discarded_unsubscribed,
-            ticks_by_code=dict(self._dispatcher.by_code),
-            reconnects=self._hook_tee.reconnects,
-            replays=self._hook_tee.replays,
-            last_replay_seconds=self._hook_tee.last_replay_seconds,
-            last_tick_age_seconds=(
-                round(time.monotonic() - self._ingest.wanted_at, 3) if self._ingest.wanted else None
-            ),
-            socket_connects=self._transport.connects,
-            socket_disconnects=self._transport.disconnects,
-            snapshot_refills=self._transport.snapshot_refills,
-            seconds_since_message=round(time.monotonic() - self._transport.last_message, 3),
-            api=self._flavour.api if self._flavour.settled else "auto",
-            eio=self._transport.eio,
-            eio_pings=pings,
-            eio_pongs=pongs,
-            exhausted_reason=lc.exhausted_reason if lc else None,
-            exhausted_cause=str(lc.exhausted_cause) if lc and lc.exhausted_cause else None,
+        return _stats.assemble(
+            self._counts,
+            state=self.state,
+            lifecycle=self._lifecycle,
+            registry=self.registry,
+            parts=self._parts,
+            standby=self._standby,
         )
-        if self._standby is not None:
-            out.update(self._standby.stats())
-        return out
 
     def wait_ready(self, timeout: float = 10.0) -> Readiness:
         """Block until connected with every subscription reconciled (or ``timeout``).
@@ -431,61 +313,27 @@ class StreamingAdapter:
             raise AdapterShutDown("this adapter was shut down; create a new one")
 
     def _start_threads(self) -> None:
-        self._tokens = self._make_token_source()
-        self._lifecycle = Lifecycle(
+        self._tokens, self._store = wiring.token_source(
+            self._token_source_arg, self.config, self._login, self.telemetry
+        )
+        self._lifecycle = wiring.build_lifecycle(
+            self.config,
+            self._parts,
             registry=self.registry,
             tokens=self._tokens,
-            transport=self._transport,
-            clock=self._supervisor,
-            telemetry=self._hook_tee,
-            policy=self.config.backoff,
-            batch=self.config.batch,
             on_exhausted=self._exhausted,
             on_refused=self._on_refused,
-            release_on_shutdown=not self.config.keep_server_subscriptions,
-            release_timeout=min(2.0, self.config.request_timeout),
-            feed=TickPathMonitor(self._ingest, self._flavour),
-            stall_timeout=self.config.stall_timeout,
         )
-        self._io.start()
-        self._delivery.start()
-        self._supervisor.start()
+        self._parts.start()
         self._started = True
-
-    def _make_token_source(self) -> TokenSource:
-        arg = self._token_source_arg
-        if arg is not None and hasattr(arg, "get_token"):
-            return arg
-        if arg is not None:
-            return arg(self._login, self.telemetry)
-        from jainam_fsm.store import StoredTokenSource, TokenBinding, TokenStore
-
-        self._store = TokenStore.from_env()
-        return StoredTokenSource(
-            self._store,
-            self.config.user,
-            self._login,
-            self.telemetry,
-            refresh_margin=self.config.refresh_margin,
-            # The stored token belongs to this server and app key only (docs/tokens.md).
-            binding=TokenBinding.for_config(self.config),
-        )
 
     def _login(self) -> LoginResult:
         """Blocking login on the I/O loop (the token source calls it under its lock); with
         ``api="auto"`` not yet settled it is also the probe (:mod:`.autoapi`)."""
-        result = self._auto_api.login(self._login_once)
+        result = self._parts.login(self.config)
         REDACTOR.add(result.token.value)
         self._counts["logins"] += 1
         return result
-
-    def _login_once(self) -> LoginResult:
-        return self._io.run(
-            self._rest.login(
-                self.config.app_key, self.config.secret_key, source=self.config.source
-            ),
-            timeout=self.config.request_timeout + 1,
-        )
 
     def _connect_action(self) -> None:
         lc = self._lifecycle
@@ -498,6 +346,14 @@ class StreamingAdapter:
         lc = self._lifecycle
         if lc is not None and not self._closed and lc.current is not State.IDLE:
             lc.fire(Trigger.STEP_DOWN, reason=f"standby: {reason}")
+
+    def _changed(self, sync: bool) -> None:
+        """After subscribe/unsubscribe/set_mode: tell the standby link (it stores the desired
+        set), and reconcile with the server if the wants changed."""
+        if self._standby is not None:
+            self._standby.changed()
+        if sync:
+            self._post_sync()
 
     def _post_sync(self) -> None:
         # Coalesced: a burst of subscribe() calls costs one replay, not one each.
@@ -526,21 +382,6 @@ class StreamingAdapter:
 
         self._supervisor.post(action)
 
-    def _housekeeping(self) -> None:
-        """Supervisor tick, every second: report ticks a slow consumer lost."""
-        self._drops.report()
-
-    def _post_hook(self, hook: Hook) -> None:
-        """From the supervisor thread: queue a lifecycle hook behind the ticks already queued.
-        Inline delivery runs it on the I/O thread (where inline ticks are delivered)."""
-        if self._delivery.inline:
-            try:
-                self._io.call_soon(self._delivery.put_control, hook)
-            except RuntimeError:  # the loop is gone (shutting down): run it here
-                self._delivery.put_control(hook)
-        else:
-            self._delivery.put_control(hook)
-
     def _exhausted(self, reason: str) -> None:
         log.critical("market-data stream exhausted: %s", reason)
         if self._on_exhausted_hook is not None:
@@ -554,17 +395,6 @@ class StreamingAdapter:
 
     def _finish_shutdown(self, timeout: float) -> None:
         try:
-            self._supervisor.stop(timeout)
-            self._transport.close()  # in case the machine never got to it
-            if self._standby is not None:
-                self._standby.stop(timeout)  # the lock goes only after the socket
-            try:
-                self._io.run(self._rest.aclose(), timeout=5.0, while_closing=True)
-            except Exception as exc:
-                log.debug("rest close: %s", type(exc).__name__)
-            self._io.stop(timeout)
-            self._delivery.stop(timeout)
-            if self._store is not None:
-                self._store.close()
+            self._parts.stop(timeout, standby=self._standby, store=self._store)
         finally:
             self._shutdown_done.set()
