@@ -83,6 +83,10 @@ class AdapterConfig:
     #: Engine.IO dialect: "auto" (follow the server's open packet), 3 (Socket.IO 2, what real
     #: XTS servers speak) or 4 (python-socketio 5's own). See docs/xts-protocol.md.
     eio: str | int = "auto"
+    #: Hand the data events (``<code>-json-full|partial``, ``xts-binary-packet``) straight from
+    #: the Engine.IO client to the decoder, past python-socketio's generic event path
+    #: (streaming/dialect.py; docs/performance.md). Off: every event through python-socketio.
+    socketio_fast_path: bool = True
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
 
     def __post_init__(self) -> None:
@@ -216,6 +220,7 @@ RULES: dict[str, Rule] = {
     "keep_server_subscriptions": Flag("JAINAM_KEEP_SERVER_SUBSCRIPTIONS"),
     "list_subscriptions": Flag("JAINAM_LIST_SUBSCRIPTIONS"),
     "eio": EngineIO("JAINAM_EIO"),
+    "socketio_fast_path": Flag("JAINAM_SOCKETIO_FAST_PATH"),
     "backoff": InstanceOf(kind=BackoffPolicy),
 }
 

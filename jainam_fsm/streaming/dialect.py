@@ -19,6 +19,18 @@ Private python-engineio names used here (``_connect_websocket``, ``_receive_pack
 ``_send_packet``, ``_reset``, ``_get_engineio_url``, ``http_factory``) are checked by
 ``tests/test_transport_dialect.py``, which fails loudly if a release changes them; the tested
 range is pinned in ``pyproject.toml``.
+
+The data fast path (:class:`FastPath`, ``AdapterConfig.socketio_fast_path``): python-socketio's
+generic per-message work (a task per message, its packet decode, the outer JSON parse, handler
+lookup) dominates the cost of a tick. The Engine.IO client here recognises, strictly, the
+Socket.IO EVENT packets of the data events the transport registered -- text
+``2["<event>","<json string>"]`` and the binary ``51-["<event>",{"_placeholder":true,
+"num":0}]`` followed by its attachment (``42[...]`` and ``451-[...]`` on the wire, where
+Engine.IO's message type ``4`` comes first) -- and calls their handler with exactly what
+python-socketio would have passed. Anything else (connect, disconnect, errors, namespaces, ack
+ids, other events, other argument shapes, anything malformed) goes to python-socketio
+unchanged, as does every message while a message handed to it is still unhandled (so events
+stay in arrival order). docs/performance.md has the measurements.
 """
 
 from __future__ import annotations
@@ -26,15 +38,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, Literal
 
 import aiohttp
 import engineio
+import orjson
 import socketio
 from engineio import packet as eio_packet
 
-__all__ = ["DialectClient", "DialectEngineIO", "EioMode"]
+__all__ = ["DialectClient", "DialectEngineIO", "EioMode", "FastPath"]
+
+log = logging.getLogger("jainam_fsm.transport")
 
 #: "auto" = follow the server's open packet; 3 or 4 = speak that dialect whatever it says.
 EioMode = Literal["auto", 3, 4]
@@ -81,6 +98,10 @@ class DialectEngineIO(engineio.AsyncClient):  # type: ignore[misc]
         self.pings_sent = 0
         self.pongs = 0
         self._pinger: asyncio.Task[None] | None = None
+        #: the data fast path (None: every message goes through python-socketio)
+        self.fast: FastPath | None = None
+        #: the last message handed to python-socketio (a task: the library runs each in one)
+        self._library_task: asyncio.Task[Any] | None = None
 
     # -- dialect ------------------------------------------------------------------------------
     def learn_open_packet(self, text: str) -> None:
@@ -141,7 +162,28 @@ class DialectEngineIO(engineio.AsyncClient):  # type: ignore[misc]
             data = pkt.data
             if pkt.binary and data[:1] == b"\x04":
                 pkt.data = data[1:]  # Engine.IO 3's packet type byte in front of binary data
-        await super()._receive_packet(pkt)
+        fast = self.fast
+        if fast is None or pkt.packet_type != eio_packet.MESSAGE:
+            await super()._receive_packet(pkt)
+            return
+        data = pkt.data
+        if fast.header_pending:
+            # The attachment of a binary event whose header we took.
+            fast.header_pending = False
+            if type(data) is bytes:
+                fast.call(fast.binary, data)
+                return
+            await self._to_library(fast.binary_header)  # not an attachment: replay, in order
+        else:
+            task = self._library_task
+            if (task is None or task.done()) and fast.idle() and fast.take(data):
+                return
+        await self._to_library(data)
+
+    async def _to_library(self, data: Any) -> None:
+        """What the library's ``_receive_packet`` does with a MESSAGE (checked by the seam
+        test), keeping its task so that later messages wait for it."""
+        self._library_task = await self._trigger_event("message", data, run_async=True)
 
     async def _reset(self) -> None:
         pinger, self._pinger = self._pinger, None
@@ -152,6 +194,74 @@ class DialectEngineIO(engineio.AsyncClient):  # type: ignore[misc]
         await super()._reset()
 
 
+class FastPath:
+    """The data events taken from python-socketio's path (see the module docstring).
+
+    ``events`` maps an event name to its handler (called with the event's one string argument);
+    ``binary`` is the handler of the binary event ``binary_event`` (called with the attachment).
+    Names must be plain (no ``"`` or ``\\``). I/O thread only.
+    """
+
+    def __init__(self, sio: socketio.AsyncClient) -> None:
+        self._sio = sio
+        self.events: dict[str, Callable[[str], None]] = {}
+        self.binary: Callable[[bytes], None] | None = None
+        self.binary_header = ""
+        #: the header of a binary event was taken; its attachment is next
+        self.header_pending = False
+        #: messages taken (a binary event counts once) and handler errors
+        self.taken = 0
+        self.errors = 0
+
+    def bind_binary(self, event: str, handler: Callable[[bytes], None]) -> None:
+        """Take ``event`` when it arrives as a binary event with one attachment."""
+        self.binary = handler
+        self.binary_header = f'51-["{event}",{{"_placeholder":true,"num":0}}]'
+
+    def idle(self) -> bool:
+        """python-socketio is not assembling a binary packet of its own."""
+        return self._sio._binary_packet is None
+
+    def take(self, data: Any) -> bool:
+        """Handle ``data`` (one Engine.IO message) if it is one of ours, exactly; else False."""
+        if type(data) is not str:
+            return False
+        if data[:3] != '2["':
+            if data == self.binary_header and self.binary is not None:
+                self.header_pending = True
+                self.taken += 1
+                return True
+            return False
+        end = data.find('",', 3)
+        if end < 0:
+            return False
+        handler = self.events.get(data[3:end])
+        if handler is None or data[end + 2 : end + 3] != '"' or data[-1:] != "]":
+            return False
+        try:
+            # Exactly one JSON string between the comma and the closing bracket, or nothing.
+            value = orjson.loads(data[end + 2 : -1])
+        except orjson.JSONDecodeError:
+            return False
+        if type(value) is not str:
+            return False
+        self.taken += 1
+        self.call(handler, value)
+        return True
+
+    def call(self, handler: Callable[[Any], None] | None, value: Any) -> None:
+        """Run a handler on the read loop; an error is counted and logged, never raised (it
+        would end the read loop)."""
+        if handler is None:  # pragma: no cover - bind_binary sets both
+            return
+        try:
+            handler(value)
+        except Exception:
+            self.errors += 1
+            if self.errors == 1:
+                log.exception("data handler failed (counted; logged once per socket)")
+
+
 def _peeking_session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(ws_response_class=_OpenPeekingWS)
 
@@ -159,9 +269,14 @@ def _peeking_session() -> aiohttp.ClientSession:
 class DialectClient(socketio.AsyncClient):  # type: ignore[misc]
     """``socketio.AsyncClient`` on :class:`DialectEngineIO`; ``eio`` is "auto", 3 or 4."""
 
-    def __init__(self, *args: Any, eio: EioMode = "auto", **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, eio: EioMode = "auto", fast_path: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.eio.mode = eio
+        #: where the transport registers its data events for the fast path (None: off)
+        self.fast_path: FastPath | None = FastPath(self) if fast_path else None
+        self.eio.fast = self.fast_path
 
     def _engineio_client_class(self) -> type[DialectEngineIO]:
         return DialectEngineIO

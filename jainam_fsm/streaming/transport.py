@@ -288,6 +288,7 @@ class XtsTransport:
         # python-socketio 5 with our Engine.IO seam: Engine.IO 3 where the server speaks it.
         sio = DialectClient(
             eio=cfg.eio,  # type: ignore[arg-type]  # checked by its rule: "auto", 3 or 4
+            fast_path=cfg.socketio_fast_path,
             reconnection=False,
             logger=SOCKETIO_LOG,
             engineio_logger=QuietCloseLogger(ENGINEIO_LOG),
@@ -363,6 +364,7 @@ class XtsTransport:
         opening: list[bool],
     ) -> None:
         on_data = self._on_data
+        fast = sio.fast_path  # data events skip python-socketio's generic path (dialect.py)
 
         def data_handler(name: str) -> Callable[[object], None]:
             def handler(data: object) -> None:
@@ -374,7 +376,10 @@ class XtsTransport:
         for code in DATA_CODES:
             for mode in BroadcastMode:
                 name = event_name(code, mode)
-                sio.on(name, data_handler(name))
+                handler = data_handler(name)
+                sio.on(name, handler)
+                if fast is not None:
+                    fast.events[name] = handler
 
         def catch_all(event: str, data: object = None) -> None:
             self.last_message = time.monotonic()
@@ -390,6 +395,8 @@ class XtsTransport:
                 on_binary(data)
 
             sio.on(BINARY_EVENT, binary_handler)
+            if fast is not None:
+                fast.bind_binary(BINARY_EVENT, binary_handler)
 
         def on_joined(data: object = None) -> None:
             if not joined.done():
