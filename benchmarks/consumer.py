@@ -17,6 +17,8 @@ Ablations (the bare ``AsyncClient`` plus one piece of the adapter at a time):
 ``adapter-inline``  the same with ``delivery="inline"`` (callback on the I/O thread).
 ``adapter-on-tick``  the adapter's per-tick ``on_tick`` callback (thread delivery).
 ``adapter-nolinger``  the default path with ``delivery_linger=0`` (hand-off coalescing only).
+``adapter-library``  the default path with ``socketio_fast_path=False`` (every event through
+             python-socketio's own event handling, as before the fast path).
 ``adapter``  the :class:`~jainam_fsm.streaming.StreamingAdapter`'s default path: decoded ticks
              handed to an ``on_ticks`` callback in bursts (token from a throwaway SQLite
              store). Against a simulator serving the binary API (``--api binary``) it speaks
@@ -58,6 +60,7 @@ MODES = (
     "adapter-inline",
     "adapter-on-tick",
     "adapter-nolinger",
+    "adapter-library",
     "async-decode",
     "async-decode-thread",
     "async-decode-coalesced",
@@ -395,6 +398,7 @@ def run_adapter(sim: SimInfo, args: argparse.Namespace, meter: Meter) -> dict[st
         user="bench",
         delivery="inline" if args.mode == "adapter-inline" else "thread",
         **({"delivery_linger": 0.0} if args.mode == "adapter-nolinger" else {}),
+        socketio_fast_path=args.mode != "adapter-library",
     )
     with tempfile.TemporaryDirectory(prefix="jainam-bench-") as tmp:
         callbacks: dict[str, Any] = (

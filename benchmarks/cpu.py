@@ -18,6 +18,7 @@ from benchmarks.common import SimProcess, median, run_child
 MODES = (
     "async",
     "adapter",
+    "adapter-library",
     "adapter-inline",
     "adapter-on-tick",
     "sync",
@@ -29,7 +30,7 @@ MODES = (
 
 #: Consumers also measured against an ``--eio 3`` simulator (Engine.IO 3, as real XTS servers);
 #: their rows are named ``MODE@eio3``. Ratios stay against ``async`` on Engine.IO 4.
-EIO3_MODES = ("async", "adapter", "adapter-inline")
+EIO3_MODES = ("async", "adapter", "adapter-library", "adapter-inline")
 
 
 def run(

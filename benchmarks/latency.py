@@ -17,7 +17,14 @@ from typing import Any
 
 from benchmarks.common import PYTHON, SimProcess, median, percentile, run_child
 
-MODES = ("async", "adapter", "adapter-nolinger", "adapter-inline", "adapter-on-tick")
+MODES = (
+    "async",
+    "adapter",
+    "adapter-library",
+    "adapter-nolinger",
+    "adapter-inline",
+    "adapter-on-tick",
+)
 
 
 def _latencies(emits_path: Path, arrivals_path: Path) -> list[float]:

@@ -103,6 +103,7 @@ def report_cpu(c: dict[str, Any]) -> list[str]:
     labels = {
         "async": "bare AsyncClient + json.loads (baseline)",
         "adapter": "StreamingAdapter, default (on_ticks bursts)",
+        "adapter-library": "StreamingAdapter, default, socketio_fast_path=False",
         "adapter-on-tick": "StreamingAdapter, on_tick per tick",
         "adapter-inline": "StreamingAdapter, delivery='inline' -> callback",
         "sync": "bare sync socketio.Client + json.loads",
@@ -112,6 +113,7 @@ def report_cpu(c: dict[str, Any]) -> list[str]:
         "async-decode-coalesced": "ablation: + a delivery thread woken once per loop pass",
         "async@eio3": "bare AsyncClient + json.loads, Engine.IO 3 server",
         "adapter@eio3": "StreamingAdapter -> callback, Engine.IO 3 server",
+        "adapter-library@eio3": "StreamingAdapter, socketio_fast_path=False, Engine.IO 3 server",
         "adapter-inline@eio3": "StreamingAdapter, delivery='inline', Engine.IO 3 server",
     }
     lines = [
