@@ -17,6 +17,9 @@ Ablations (the bare ``AsyncClient`` plus one piece of the adapter at a time):
 ``adapter-inline``  the same with ``delivery="inline"`` (callback on the I/O thread).
 ``adapter-on-tick``  the adapter's per-tick ``on_tick`` callback (thread delivery).
 ``adapter-nolinger``  the default path with ``delivery_linger=0`` (hand-off coalescing only).
+``adapter-switch1ms``  the default path with the interpreter's GIL switch interval at 1 ms
+             instead of 5 ms (an ablation for the latency tail: how long the delivery thread
+             waits for the GIL while the I/O thread holds it).
 ``adapter-library``  the default path with ``socketio_fast_path=False`` (every event through
              python-socketio's own event handling, as before the fast path).
 ``adapter``  the :class:`~jainam_fsm.streaming.StreamingAdapter`'s default path: decoded ticks
@@ -41,6 +44,7 @@ import json
 import pstats
 import queue
 import resource
+import sys
 import tempfile
 import threading
 import time
@@ -61,6 +65,7 @@ MODES = (
     "adapter-on-tick",
     "adapter-nolinger",
     "adapter-library",
+    "adapter-switch1ms",
     "async-decode",
     "async-decode-thread",
     "async-decode-coalesced",
@@ -400,6 +405,8 @@ def run_adapter(sim: SimInfo, args: argparse.Namespace, meter: Meter) -> dict[st
         **({"delivery_linger": 0.0} if args.mode == "adapter-nolinger" else {}),
         socketio_fast_path=args.mode != "adapter-library",
     )
+    if args.mode == "adapter-switch1ms":
+        sys.setswitchinterval(0.001)
     with tempfile.TemporaryDirectory(prefix="jainam-bench-") as tmp:
         callbacks: dict[str, Any] = (
             {"on_tick": on_tick} if args.mode == "adapter-on-tick" else {"on_ticks": on_ticks}

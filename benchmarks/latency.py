@@ -11,6 +11,7 @@ and rate; the figure of merit is the adapter's percentile over the bare client's
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -37,18 +38,26 @@ def _latencies(emits_path: Path, arrivals_path: Path) -> list[float]:
     return out
 
 
-def run_rate(rate: float, n: int, warmup: float, seconds: float, rounds: int) -> dict:
+def run_rate(
+    rate: float,
+    n: int,
+    warmup: float,
+    seconds: float,
+    rounds: int,
+    modes: tuple[str, ...] = MODES,
+) -> dict:
     """Rounds of (bare, adapter) in ABBA order; percentiles over the pooled events."""
+    assert modes[0] == "async", "the bare client is the baseline"
     argv = [PYTHON, "-m", "benchmarks.simhost", "--rate", str(rate / n)]
     argv += ["--subscription-limit", str(max(n, 50))]
-    pooled: dict[str, list[float]] = {m: [] for m in MODES}
-    events: dict[str, int] = dict.fromkeys(MODES, 0)
-    rates: dict[str, list[float]] = {m: [] for m in MODES}
-    per_round: dict[str, list[list[float]]] = {m: [] for m in MODES}
+    pooled: dict[str, list[float]] = {m: [] for m in modes}
+    events: dict[str, int] = dict.fromkeys(modes, 0)
+    rates: dict[str, list[float]] = {m: [] for m in modes}
+    per_round: dict[str, list[list[float]]] = {m: [] for m in modes}
     with tempfile.TemporaryDirectory(prefix="jainam-bench-") as tmp, SimProcess(argv) as sim:
         assert sim.info is not None
         for r in range(rounds):
-            for mode in MODES if r % 2 == 0 else tuple(reversed(MODES)):
+            for mode in modes if r % 2 == 0 else tuple(reversed(modes)):
                 arrivals, emits = Path(tmp) / f"{mode}.arr", Path(tmp) / f"{mode}.emit"
                 sim.command("reset")
                 args = ["benchmarks.consumer", mode, *sim.info.as_args()]
@@ -89,12 +98,30 @@ def run(
     warmup: float = 1.0,
     seconds: float = 3.0,
     rounds: int = 2,
+    modes: tuple[str, ...] = MODES,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"instruments": n, "seconds": seconds, "rounds": rounds, "rates": {}}
     for rate in rates:
-        out["rates"][str(int(rate))] = run_rate(rate, n, warmup, seconds, rounds)
+        out["rates"][str(int(rate))] = run_rate(rate, n, warmup, seconds, rounds, modes)
     return out
 
 
+#: The 5,000/s tail, isolated: thread delivery (2 ms linger, no linger, a 1 ms GIL switch
+#: interval) against inline delivery, with and without the Socket.IO fast path.
+TAIL_MODES = (
+    "async",
+    "adapter",
+    "adapter-nolinger",
+    "adapter-switch1ms",
+    "adapter-inline",
+    "adapter-library",
+)
+
+
 if __name__ == "__main__":
-    print(json.dumps(run(), indent=1))
+    # ``python -m benchmarks.latency [tail [ROUNDS]]``: the default run, or the tail ablation.
+    if sys.argv[1:2] == ["tail"]:
+        rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 4
+        print(json.dumps(run((5000.0,), rounds=rounds, modes=TAIL_MODES), indent=1))
+    else:
+        print(json.dumps(run(), indent=1))
