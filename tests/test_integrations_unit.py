@@ -243,9 +243,7 @@ def test_in_memory_resolver() -> None:
 IST_TIME = datetime(2026, 11, 25, 10, 0, 1, tzinfo=UTC)
 #: ``ltt`` as OpenAlgo's XTS adapters publish it: XTS's count, seconds from 1980-01-01 read on
 #: an India wall clock for NSECM (15:30:01 IST that day), computed here independently.
-WIRE_LTT = int(
-    (datetime(2026, 11, 25, 15, 30, 1) - datetime(1980, 1, 1)).total_seconds()
-)
+WIRE_LTT = int((datetime(2026, 11, 25, 15, 30, 1) - datetime(1980, 1, 1)).total_seconds())
 
 
 def full_tick(code: int, **kw: Any) -> Tick:

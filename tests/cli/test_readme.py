@@ -53,7 +53,11 @@ def test_quick_start_example_runs(tmp_path: Path) -> None:
             "PATH": "/usr/bin:/bin",
         }
         res = subprocess.run(
-            [sys.executable, "-c", "import logging\nlogging.basicConfig(level=logging.INFO)\n" + code.group(1)],
+            [
+                sys.executable,
+                "-c",
+                "import logging\nlogging.basicConfig(level=logging.INFO)\n" + code.group(1),
+            ],
             capture_output=True,
             text=True,
             timeout=60,
